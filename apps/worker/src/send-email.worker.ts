@@ -1,0 +1,179 @@
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import {
+  normalizeSendError,
+  QUEUES,
+  SendEmailJob,
+  type Config,
+  type EmailLogRepository,
+  type Logger,
+  type Outbox,
+  type SendOutcome,
+} from '@mailroom/shared';
+import type { ResolvedTransport, TransportRegistry } from './transports/transport-registry';
+
+export interface SendResult {
+  status: 'sent' | 'already-sent';
+  providerMessageId: string | null;
+}
+
+/** Patterns that find the provider's message id in an SMTP "250" reply to DATA. Data, not code. */
+const PROVIDER_ID_PATTERNS: RegExp[] = [
+  /queued as ([A-Za-z0-9._@<>-]+)/i, // Postfix, smtp-server sinks
+  /^250 (?:2\.0\.0 )?OK ([0-9a-f-]{20,})$/i, // Amazon SES style "250 Ok <id>"
+  /id=([A-Za-z0-9._-]+)/i, // Exim
+  /<([^<>\s]+@[^<>\s]+)>/, // providers that echo a Message-ID
+  /\b2\.0\.0 OK\s+\d+\s+([A-Za-z0-9._-]+)\s+- gsmtp/i, // Gmail
+];
+
+export function providerMessageIdFrom(response: string | undefined): string | null {
+  if (!response) return null;
+  for (const pattern of PROVIDER_ID_PATTERNS) {
+    const m = pattern.exec(response.trim());
+    if (m?.[1]) return m[1];
+  }
+  return null;
+}
+
+/** Domain for our Message-ID: the sending address's own domain. */
+function messageIdDomain(from: string): string {
+  const m = /@([^>\s]+)>?\s*$/.exec(from);
+  return m?.[1]?.toLowerCase() ?? 'mailroom.local';
+}
+
+/** BullMQ's exponential backoff, to tell the log when the next attempt is due. */
+function nextRetryAt(job: Job, attempt: number): Date | null {
+  const backoff = job.opts.backoff;
+  const delay = typeof backoff === 'number' ? backoff : backoff?.delay ?? 0;
+  return new Date(Date.now() + Math.round(2 ** (attempt - 1) * delay));
+}
+
+export interface SendEmailWorkerDeps {
+  config: Config;
+  connection: ConnectionOptions;
+  transports: TransportRegistry;
+  logs: EmailLogRepository;
+  outbox: Outbox;
+  log: Logger;
+  /** Called when a write to the logs database failed (the outcome stays in the outbox). */
+  onLogsWriteFailed?: (err: unknown) => void;
+}
+
+/**
+ * The processor: resolves the workspace's transport, sends, and records one log entry per
+ * email through the outbox. Transient failures are rethrown for BullMQ to retry with backoff;
+ * permanent ones fail the job at once.
+ */
+export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connection'>) {
+  const { transports, logs, outbox, log } = deps;
+
+  const record = async (outcome: SendOutcome) => {
+    const ok = await outbox.write(logs, outcome);
+    if (!ok) deps.onLogsWriteFailed?.(new Error(`logs database write failed for ${outcome.id}`));
+  };
+
+  return async function processSendEmail(job: Job): Promise<SendResult> {
+    const data = SendEmailJob.parse(job.data);
+    const attempt = job.attemptsMade + 1;
+    const maxAttempts = job.opts.attempts ?? 1;
+
+    // A previous attempt got as far as the SMTP server's acceptance: never send twice.
+    const earlier = await outbox.handedOff(data.emailId);
+    if (earlier) {
+      await record(earlier);
+      return { status: 'already-sent', providerMessageId: earlier.providerMessageId };
+    }
+
+    let transport: ResolvedTransport;
+    try {
+      transport = await transports.resolve(data.workspaceId);
+    } catch (err) {
+      // The main database is unreachable: nothing was sent, so retrying is safe.
+      log.warn({ err, emailId: data.emailId }, 'could not resolve transport');
+      throw err;
+    }
+    const sendMethod = data.kind === 'test' ? 'test' : transport.kind;
+    const messageId = `<${data.emailId}@${messageIdDomain(transport.from)}>`;
+    const c = data.content;
+    const base = {
+      id: data.emailId,
+      workspaceId: data.workspaceId,
+      recipient: c.to,
+      type: data.type,
+      from: transport.from,
+      subject: c.subject,
+      sendMethod,
+      messageId,
+      attempts: attempt,
+      reference: data.reference ?? null,
+      metadata: data.metadata ?? null,
+      resendOf: data.resendOf ?? null,
+      createdAt: data.createdAt,
+      content: c,
+    } as const;
+
+    try {
+      const info = await transport.transporter.sendMail({
+        from: transport.from,
+        to: c.to,
+        ...(c.cc ? { cc: c.cc } : {}),
+        ...(c.bcc ? { bcc: c.bcc } : {}),
+        ...(c.replyTo ? { replyTo: c.replyTo } : {}),
+        subject: c.subject,
+        ...(c.html !== undefined ? { html: c.html } : {}),
+        ...(c.text !== undefined ? { text: c.text } : {}),
+        messageId,
+        headers: { ...c.headers, 'X-Mailroom-Id': data.emailId },
+        attachments: (c.attachments ?? []).map((a) => ({
+          filename: a.filename,
+          content: a.content,
+          encoding: 'base64',
+          ...(a.contentType ? { contentType: a.contentType } : {}),
+        })),
+      });
+      const providerMessageId = providerMessageIdFrom(info.response);
+      await record({
+        ...base,
+        status: 'sent',
+        providerMessageId,
+        error: null,
+        errorCode: null,
+        errorHint: null,
+        nextRetryAt: null,
+        sentAt: new Date().toISOString(),
+      });
+      return { status: 'sent', providerMessageId };
+    } catch (err) {
+      const n = normalizeSendError(err, sendMethod);
+      const final = n.permanent || attempt >= maxAttempts;
+      await record({
+        ...base,
+        status: final ? 'send_failed' : 'queued',
+        providerMessageId: null,
+        error: n.message,
+        errorCode: n.errorCode,
+        errorHint: n.errorHint,
+        nextRetryAt: final ? null : nextRetryAt(job, attempt)!.toISOString(),
+        sentAt: new Date().toISOString(),
+      });
+      log.info(
+        { emailId: data.emailId, workspaceId: data.workspaceId, attempt, errorCode: n.errorCode, final },
+        final ? 'send failed' : 'send attempt failed, will retry',
+      );
+      const message = `${n.errorCode}: ${n.message}`;
+      if (n.permanent) throw new UnrecoverableError(message);
+      throw new Error(message);
+    }
+  };
+}
+
+/** The BullMQ worker on the send-email queue. Nothing runs until `main.ts` calls this. */
+export function createSendEmailWorker(deps: SendEmailWorkerDeps): Worker<unknown, SendResult> {
+  return new Worker(QUEUES.sendEmail, createSendEmailProcessor(deps), {
+    connection: deps.connection,
+    prefix: deps.config.queuePrefix,
+    concurrency: deps.config.send.concurrency,
+    // Sends take seconds at most; a lock well above the SMTP timeouts avoids false stalls.
+    lockDuration: Math.max(30_000, deps.config.send.socketTimeoutMs + 10_000),
+    maxStalledCount: 1,
+  });
+}

@@ -1,0 +1,72 @@
+import {
+  connectDatabases,
+  createEmailLogRepository,
+  createEmailSettingsRepository,
+  createOutbox,
+  createRedis,
+  createSecretBox,
+  type Config,
+  type Logger,
+} from '@mailroom/shared';
+import { createSendEmailWorker } from './send-email.worker';
+import { createTransportRegistry } from './transports/transport-registry';
+
+export interface WorkerApp {
+  /** Finishes active jobs, writes what the outbox still holds if it can, closes connections. */
+  close(): Promise<void>;
+  /** Writes staged outcomes now (the timer does it every OUTBOX_FLUSH_INTERVAL_MS). */
+  flushOutbox(): Promise<{ written: number; left: number }>;
+}
+
+/** Wires the worker process: connections, repositories, transports, the send worker and the outbox flusher. */
+export async function startWorkerApp(config: Config, log: Logger): Promise<WorkerApp> {
+  const redis = createRedis(config.redisUrl, 'worker');
+  const dbs = await connectDatabases(config, 'mailroom-worker');
+  const logs = createEmailLogRepository(dbs.logs);
+  await logs.ensureIndexes();
+  const settings = createEmailSettingsRepository(dbs.main, createSecretBox(config.secretsKey));
+  const outbox = createOutbox(redis, config.queuePrefix);
+  const transports = createTransportRegistry({ config, settings, redis, log });
+
+  const worker = createSendEmailWorker({
+    config,
+    connection: redis,
+    transports,
+    logs,
+    outbox,
+    log,
+    onLogsWriteFailed: (err) => log.warn({ err }, 'logs database unavailable; outcome kept in the outbox'),
+  });
+  worker.on('error', (err) => log.error({ err }, 'send worker error'));
+
+  let flushing: Promise<{ written: number; left: number }> | null = null;
+  const flushOutbox = () => {
+    flushing ??= outbox.flush(logs).finally(() => {
+      flushing = null;
+    });
+    return flushing;
+  };
+  const timer = setInterval(() => {
+    flushOutbox()
+      .then(({ written, left }) => {
+        if (written || left) log.info({ written, left }, 'outbox flushed');
+      })
+      .catch((err) => log.warn({ err }, 'outbox flush failed'));
+  }, config.send.outboxFlushIntervalMs);
+  timer.unref();
+
+  await worker.waitUntilReady();
+  log.info({ concurrency: config.send.concurrency, queuePrefix: config.queuePrefix }, 'worker ready');
+
+  return {
+    flushOutbox,
+    async close() {
+      clearInterval(timer);
+      await worker.close();
+      await flushOutbox().catch((err) => log.warn({ err }, 'final outbox flush failed'));
+      await transports.close();
+      await redis.quit().catch(() => redis.disconnect());
+      await dbs.close();
+    },
+  };
+}

@@ -1,0 +1,331 @@
+/**
+ * FerretDB (MongoDB wire protocol on SQLite or PostgreSQL) for dev and tests on machines where
+ * `mongod` cannot be had. The binary is built from our small main module in infra/ferretdb/
+ * (see its main.go for why) and cached under .mailroom/bin/, keyed by a hash of its sources.
+ *
+ *   const db = await startFerretdb();   // SQLite in a fresh temp dir, free port
+ *   db.uri  // mongodb://127.0.0.1:PORT/
+ *   await db.kill(); await db.start();  // down for a while, back with the same data
+ *   await db.stop();                    // gone, temp dir removed
+ */
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import path from 'node:path';
+import {
+  REPO_ROOT,
+  ServerProcess,
+  canConnect,
+  findExecutable,
+  getFreePort,
+  makeTempDir,
+  removeTempDir,
+  sleep,
+} from './process';
+import type { RunningMongo } from './types';
+
+const SOURCE_DIR = path.join(REPO_ROOT, 'infra', 'ferretdb');
+const BIN_DIR = path.join(REPO_ROOT, '.mailroom', 'bin');
+const SOURCE_FILES = ['main.go', 'go.mod', 'go.sum'];
+/** A lock older than this is taken to be left over by a build that died. */
+const STALE_LOCK_MS = 30 * 60_000;
+const BUILD_TIMEOUT_MS = 30 * 60_000;
+
+export interface StartFerretdbOptions {
+  /** Port on 127.0.0.1; a free one is picked when omitted. */
+  port?: number;
+  /** SQLite directory (created if missing, kept by `stop()`); a fresh temp dir when omitted. */
+  dataDir?: string;
+  handler?: 'sqlite' | 'postgresql';
+  /** Required for handler 'postgresql', e.g. postgres://127.0.0.1:5432/ferretdb (db must exist). */
+  postgresqlUrl?: string;
+  /** FerretDB log level on stderr (default 'error'; output is kept for error messages). */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** How long to wait for the server to answer (default 30 s). */
+  timeoutMs?: number;
+}
+
+export interface RunningFerretdb extends RunningMongo {
+  kind: 'ferretdb';
+  port: number;
+  /** SQLite directory (undefined for the PostgreSQL handler). */
+  readonly dataDir: string | undefined;
+  /** PID of the current ferretdb process (undefined while killed). */
+  readonly pid: number | undefined;
+  /**
+   * Stops the server, keeping its data. Default SIGKILL: immediate, like a crash (SQLite
+   * commits survive it). SIGTERM is graceful but waits up to 3 s for connected clients to leave.
+   */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+function goBinary(): string {
+  const found = findExecutable('go', ['/usr/local/go/bin/go']);
+  if (!found) {
+    throw new Error('Go toolchain not found (PATH or /usr/local/go/bin/go): run `pnpm setup`');
+  }
+  return found;
+}
+
+function sourceHash(): string {
+  const h = createHash('sha256');
+  h.update(`${process.platform}-${process.arch}\0`);
+  for (const f of SOURCE_FILES) {
+    h.update(`${f}\0`);
+    h.update(readFileSync(path.join(SOURCE_DIR, f)));
+    h.update('\0');
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes the build lock (a file created with O_EXCL holding our pid); false if someone else holds it. */
+function tryLock(lockPath: string): boolean {
+  try {
+    const fd = openSync(lockPath, 'wx');
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  // Held: break it if its owner is gone or it is very old.
+  try {
+    const owner = Number(readFileSync(lockPath, 'utf8').trim());
+    const age = Date.now() - statSync(lockPath).mtimeMs;
+    if ((Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) || age > STALE_LOCK_MS) {
+      rmSync(lockPath, { force: true });
+    }
+  } catch {
+    // lock vanished meanwhile (or is being written): retry later
+  }
+  return false;
+}
+
+function runGoBuild(go: string, outPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      go,
+      ['build', '-buildvcs=false', '-trimpath', '-o', outPath, '.'],
+      {
+        cwd: SOURCE_DIR,
+        env: { ...process.env, CGO_ENABLED: '0' },
+        timeout: BUILD_TIMEOUT_MS,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`go build of infra/ferretdb failed: ${err.message}\n${stdout}${stderr}`));
+        } else {
+          resolve();
+        }
+      },
+    );
+  });
+}
+
+let binaryPromise: Promise<string> | undefined;
+
+/**
+ * Path of the FerretDB binary, built with `go build` into .mailroom/bin/ferretdb-<hash> only if
+ * that file is missing. Safe to call from several processes at once (lock file + atomic rename).
+ */
+export function ensureFerretdbBinary(): Promise<string> {
+  binaryPromise ??= buildIfMissing().catch((err: unknown) => {
+    binaryPromise = undefined;
+    throw err;
+  });
+  return binaryPromise;
+}
+
+async function buildIfMissing(): Promise<string> {
+  const name = `ferretdb-${sourceHash()}`;
+  const binPath = path.join(BIN_DIR, name);
+  if (existsSync(binPath)) return binPath;
+
+  mkdirSync(BIN_DIR, { recursive: true });
+  const lockPath = `${binPath}.lock`;
+  let announced = false;
+  while (!tryLock(lockPath)) {
+    if (existsSync(binPath)) return binPath;
+    if (!announced) {
+      process.stderr.write(`[mailroom] waiting for another process building ${name}...\n`);
+      announced = true;
+    }
+    await sleep(250);
+  }
+  try {
+    if (existsSync(binPath)) return binPath; // built while we waited for the lock
+    const go = goBinary();
+    const started = Date.now();
+    process.stderr.write(`[mailroom] building FerretDB (${path.relative(REPO_ROOT, binPath)}) with ${go}...\n`);
+    const tmpPath = `${binPath}.tmp-${process.pid}`;
+    try {
+      await runGoBuild(go, tmpPath);
+      renameSync(tmpPath, binPath);
+    } finally {
+      rmSync(tmpPath, { force: true });
+    }
+    process.stderr.write(`[mailroom] built FerretDB in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    // Old builds (other source hashes) are 30+ MB each: drop them.
+    for (const f of readdirSync(BIN_DIR)) {
+      if (/^ferretdb-[0-9a-f]{16}$/.test(f) && f !== name && !existsSync(path.join(BIN_DIR, `${f}.lock`))) {
+        rmSync(path.join(BIN_DIR, f), { force: true });
+      }
+    }
+    return binPath;
+  } finally {
+    rmSync(lockPath, { force: true });
+  }
+}
+
+/** Resolves once a mongodb `ping` succeeds against the server, rejects with the last error. */
+async function waitForPing(uri: string, sp: ServerProcess, deadline: number): Promise<void> {
+  const { MongoClient } = await import('mongodb');
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    if (sp.hasExited) break;
+    const client = new MongoClient(uri, {
+      directConnection: true,
+      serverSelectionTimeoutMS: 2000,
+      connectTimeoutMS: 2000,
+      maxPoolSize: 1,
+    });
+    try {
+      await client.connect();
+      await client.db('admin').command({ ping: 1 });
+      return;
+    } catch (err) {
+      lastErr = err;
+    } finally {
+      await client.close().catch(() => {});
+    }
+    await sleep(100);
+  }
+  const why = sp.hasExited ? sp.describeExit() : `last error: ${String(lastErr)}`;
+  throw new Error(`FerretDB at ${uri} did not answer ping (${why})\n${sp.recentOutput()}`);
+}
+
+export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<RunningFerretdb> {
+  const handler = opts.handler ?? 'sqlite';
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  if (handler === 'postgresql' && !opts.postgresqlUrl) {
+    throw new Error("startFerretdb: handler 'postgresql' needs postgresqlUrl");
+  }
+  const binary = await ensureFerretdbBinary();
+
+  let ownDataDir: string | undefined;
+  let dataDir: string | undefined;
+  if (handler === 'sqlite') {
+    if (opts.dataDir) {
+      dataDir = path.resolve(opts.dataDir);
+      mkdirSync(dataDir, { recursive: true });
+    } else {
+      ownDataDir = makeTempDir('mailroom-ferretdb-');
+      dataDir = ownDataDir;
+    }
+  }
+
+  let proc: ServerProcess | undefined;
+  let port = opts.port ?? 0;
+  let stopped = false;
+
+  const launch = async (p: number): Promise<ServerProcess> => {
+    const args = [`-listen-addr=127.0.0.1:${p}`, `-handler=${handler}`, `-log-level=${opts.logLevel ?? 'error'}`];
+    if (handler === 'sqlite') args.push(`-sqlite-url=file:${dataDir}/`);
+    else args.push(`-postgresql-url=${opts.postgresqlUrl}`);
+    const sp = new ServerProcess(`ferretdb :${p}`, binary, args, { cwd: dataDir ?? REPO_ROOT });
+    const deadline = Date.now() + timeoutMs;
+    try {
+      // Printed after the listener is bound, so the port is ours (not someone else's).
+      await sp.waitForLine('ferretdb listening on', timeoutMs);
+      while (!(await canConnect(p))) {
+        if (sp.hasExited || Date.now() > deadline) {
+          throw new Error(`FerretDB on port ${p} does not accept connections (${sp.describeExit()})\n${sp.recentOutput()}`);
+        }
+        await sleep(50);
+      }
+      await waitForPing(`mongodb://127.0.0.1:${p}/`, sp, deadline);
+      return sp;
+    } catch (err) {
+      await sp.stop('SIGKILL');
+      throw err;
+    }
+  };
+
+  const startOnce = async (): Promise<void> => {
+    if (proc && !proc.hasExited) return;
+    proc = await launch(port);
+  };
+
+  try {
+    if (opts.port !== undefined) {
+      await startOnce();
+    } else {
+      let lastErr: unknown;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        port = await getFreePort();
+        try {
+          await startOnce();
+          lastErr = undefined;
+          break;
+        } catch (err) {
+          lastErr = err;
+          proc = undefined;
+        }
+      }
+      if (lastErr) throw lastErr;
+    }
+  } catch (err) {
+    if (ownDataDir) removeTempDir(ownDataDir);
+    throw err;
+  }
+
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    await proc?.stop(signal, 10_000);
+  };
+  const start = async (): Promise<void> => {
+    if (stopped) throw new Error('startFerretdb: server was stopped for good; start a new one');
+    await startOnce();
+  };
+
+  return {
+    uri: `mongodb://127.0.0.1:${port}/`,
+    kind: 'ferretdb',
+    port,
+    dataDir,
+    get pid() {
+      return proc && !proc.hasExited ? proc.pid : undefined;
+    },
+    kill,
+    start,
+    async restart() {
+      await kill();
+      await start();
+    },
+    async stop() {
+      stopped = true;
+      await kill();
+      if (ownDataDir) removeTempDir(ownDataDir);
+    },
+  };
+}

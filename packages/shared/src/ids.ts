@@ -1,0 +1,35 @@
+import { randomBytes } from 'node:crypto';
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+function encodeTime(ms: number, length: number): string {
+  let out = '';
+  let rest = ms;
+  for (let i = 0; i < length; i++) {
+    out = CROCKFORD[rest % 32] + out;
+    rest = Math.floor(rest / 32);
+  }
+  return out;
+}
+
+function randomChars(length: number): string {
+  const bytes = randomBytes(length);
+  let out = '';
+  for (let i = 0; i < length; i++) out += CROCKFORD[bytes[i]! % 32];
+  return out;
+}
+
+/**
+ * A time-sortable id (ULID layout: 10 characters of milliseconds, 16 random) behind a prefix,
+ * so ids sort by creation time and make stable tie-breakers for cursors.
+ */
+export function newId(prefix: 'em' | 'ws' | 'key' | 'act', now: number = Date.now()): string {
+  return `${prefix}_${encodeTime(now, 10)}${randomChars(16)}`;
+}
+
+/** A URL-safe random secret of `bytes` bytes of entropy. */
+export function randomSecret(bytes = 24): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+export const EMAIL_ID_PATTERN = /^em_[0-9A-HJKMNP-TV-Z]{26}$/;

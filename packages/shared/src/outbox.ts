@@ -1,0 +1,91 @@
+import type { Redis } from 'ioredis';
+import type { EmailLogRepository, SendOutcome } from './email-log.repository';
+import { ownKey } from './redis';
+
+/** How long we remember that an email was handed off, so no retry sends it a second time. */
+const HANDED_OFF_TTL_SECONDS = 7 * 24 * 3600;
+
+// Deletes the outbox entry only if it is still the version we wrote to the database.
+const SETTLE_SCRIPT = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0`;
+
+/**
+ * Send outcomes on their way to the logs database. Every outcome is staged in Redis before
+ * the database write and settled after it, so a logs-database outage loses nothing: the
+ * flusher writes what is left once the database is back. An email the SMTP server accepted
+ * is also marked "handed off", and the worker checks that mark before sending.
+ */
+export interface Outbox {
+  /** Stages an outcome; returns the token to settle it with. */
+  stage(outcome: SendOutcome): Promise<string>;
+  settle(id: string, token: string): Promise<void>;
+  /** The outcome of an earlier hand-off of this email, if there was one. */
+  handedOff(id: string): Promise<SendOutcome | null>;
+  /** Writes an outcome through the outbox; false when the database write failed (it stays staged). */
+  write(logs: EmailLogRepository, outcome: SendOutcome): Promise<boolean>;
+  /** Writes every staged outcome it can; returns how many were written and how many are left. */
+  flush(logs: EmailLogRepository): Promise<{ written: number; left: number }>;
+  size(): Promise<number>;
+}
+
+export function createOutbox(redis: Redis, prefix: string): Outbox {
+  const hashKey = ownKey(prefix, 'outbox');
+  const markKey = (id: string) => ownKey(prefix, 'handed-off', id);
+
+  const outbox: Outbox = {
+    async stage(outcome) {
+      const json = JSON.stringify(outcome);
+      const tx = redis.multi().hset(hashKey, outcome.id, json);
+      if (outcome.status === 'sent') tx.set(markKey(outcome.id), json, 'EX', HANDED_OFF_TTL_SECONDS);
+      const results = await tx.exec();
+      const failed = results?.find(([err]) => err);
+      if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction aborted');
+      return json;
+    },
+    async settle(id, token) {
+      await redis.eval(SETTLE_SCRIPT, 1, hashKey, id, token);
+    },
+    async handedOff(id) {
+      const json = await redis.get(markKey(id));
+      return json ? (JSON.parse(json) as SendOutcome) : null;
+    },
+    async write(logs, outcome) {
+      const token = await outbox.stage(outcome);
+      try {
+        await logs.recordOutcome(outcome);
+      } catch {
+        return false;
+      }
+      await outbox.settle(outcome.id, token);
+      return true;
+    },
+    async flush(logs) {
+      let cursor = '0';
+      let written = 0;
+      let left = 0;
+      do {
+        const [next, flat] = await redis.hscan(hashKey, cursor, 'COUNT', 200);
+        cursor = next;
+        for (let i = 0; i < flat.length; i += 2) {
+          const id = flat[i]!;
+          const token = flat[i + 1]!;
+          try {
+            await logs.recordOutcome(JSON.parse(token) as SendOutcome);
+            await outbox.settle(id, token);
+            written++;
+          } catch {
+            left++;
+          }
+        }
+      } while (cursor !== '0');
+      return { written, left };
+    },
+    size() {
+      return redis.hlen(hashKey);
+    },
+  };
+  return outbox;
+}
