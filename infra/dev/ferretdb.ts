@@ -10,29 +10,9 @@
  */
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import {
-  REPO_ROOT,
-  ServerProcess,
-  canConnect,
-  findExecutable,
-  getFreePort,
-  makeTempDir,
-  removeTempDir,
-  sleep,
-} from './process';
+import { REPO_ROOT, ServerProcess, canConnect, findExecutable, getFreePort, makeTempDir, removeTempDir, sleep } from './process';
 import type { RunningMongo } from './types';
 
 const SOURCE_DIR = path.join(REPO_ROOT, 'infra', 'ferretdb');

@@ -63,9 +63,7 @@ export async function findMongodSource(opts: { allowDownload?: boolean } = {}): 
 }
 
 /** Starts mongod through mongodb-memory-server (WiredTiger in a temp dir, so kill/start keep data). */
-export async function startMongoMemoryServer(
-  opts: { port?: number; systemBinary?: string } = {},
-): Promise<RunningMongo> {
+export async function startMongoMemoryServer(opts: { port?: number; systemBinary?: string } = {}): Promise<RunningMongo> {
   const { MongoMemoryServer } = await import('mongodb-memory-server');
   const mms = await MongoMemoryServer.create({
     instance: {
@@ -131,9 +129,7 @@ export async function startMongo(opts: StartMongoOptions = {}): Promise<RunningM
       try {
         return await startMongoMemoryServer({ port: opts.port, systemBinary: source.systemBinary });
       } catch (err) {
-        process.stderr.write(
-          `[mailroom] mongodb-memory-server (${source.why}) failed, using FerretDB instead: ${String(err)}\n`,
-        );
+        process.stderr.write(`[mailroom] mongodb-memory-server (${source.why}) failed, using FerretDB instead: ${String(err)}\n`);
       }
     }
   }

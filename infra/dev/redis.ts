@@ -8,14 +8,7 @@
  */
 import net from 'node:net';
 import { mkdirSync } from 'node:fs';
-import {
-  ServerProcess,
-  findExecutable,
-  getFreePort,
-  makeTempDir,
-  removeTempDir,
-  sleep,
-} from './process';
+import { ServerProcess, findExecutable, getFreePort, makeTempDir, removeTempDir, sleep } from './process';
 
 export interface StartRedisOptions {
   /** Port on 127.0.0.1; a free one is picked when omitted. */
@@ -123,12 +116,18 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RunningR
   const argsFor = (p: number): string[] => {
     const dir = ensureDataDir();
     const args = [
-      '--port', String(p),
-      '--bind', '127.0.0.1',
-      '--save', '',
-      '--maxmemory-policy', 'noeviction',
-      '--daemonize', 'no',
-      '--loglevel', 'notice',
+      '--port',
+      String(p),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'notice',
     ];
     if (dir) args.push('--appendonly', 'yes', '--dir', dir);
     else args.push('--appendonly', 'no');

@@ -314,9 +314,7 @@ export async function startTokenEndpoint(opts: TokenEndpointOptions): Promise<To
         !!form.get('refresh_token') &&
         (opts.expectRefreshToken === undefined || form.get('refresh_token') === opts.expectRefreshToken) &&
         (opts.clientId === undefined || form.get('client_id') === opts.clientId);
-      const payload = ok
-        ? { access_token: opts.accessToken, token_type: 'Bearer', expires_in: 3600 }
-        : { error: 'invalid_grant' };
+      const payload = ok ? { access_token: opts.accessToken, token_type: 'Bearer', expires_in: 3600 } : { error: 'invalid_grant' };
       res.writeHead(ok ? 200 : 400, { 'content-type': 'application/json' });
       res.end(JSON.stringify(payload));
     });

@@ -33,13 +33,21 @@ describe('send pipeline against real Redis, a real MongoDB-compatible server and
     sys.request('POST', '/v1/emails', { key, headers, body: { type: 'invoice', subject: 'Invoice INV-1', html: '<p>Hi</p>', ...body } });
 
   /** Reads the stored log document straight from the logs database. */
-  const logDoc = (id: string) => sys.mongo.db(sys.config.logsMongo.db).collection('email_logs').findOne({ _id: id as never });
+  const logDoc = (id: string) =>
+    sys.mongo
+      .db(sys.config.logsMongo.db)
+      .collection('email_logs')
+      .findOne({ _id: id as never });
 
   const finalDoc = (id: string, statuses = ['sent', 'send_failed']) =>
-    waitFor(async () => {
-      const d = await logDoc(id);
-      return d && statuses.includes(d.status) ? d : null;
-    }, 20_000, `entry ${id} in ${statuses.join('/')}`);
+    waitFor(
+      async () => {
+        const d = await logDoc(id);
+        return d && statuses.includes(d.status) ? d : null;
+      },
+      20_000,
+      `entry ${id} in ${statuses.join('/')}`,
+    );
 
   it('when a send is accepted, then the worker delivers it through the managed transport and logs one entry', async () => {
     const r = await send({ to: `delivered@${SIM}`, reference: { kind: 'invoice', id: 'inv_123' }, metadata: { plan: 'pro' } });
@@ -191,16 +199,31 @@ describe('custom transports: the errors a workspace admin meets', () => {
       body: { to, type: 'proposal', subject: 'Proposal', text: 'Please review' },
     });
     expect(r.status).toBe(202);
-    return waitFor(async () => {
-      const d = await sys.mongo.db(sys.config.logsMongo.db).collection('email_logs').findOne({ _id: r.body.id });
-      return d && ['sent', 'send_failed'].includes(d.status) ? d : null;
-    }, 20_000, 'final entry');
+    return waitFor(
+      async () => {
+        const d = await sys.mongo
+          .db(sys.config.logsMongo.db)
+          .collection<{ _id: string; [k: string]: any }>('email_logs')
+          .findOne({ _id: r.body.id });
+        return d && ['sent', 'send_failed'].includes(d.status) ? d : null;
+      },
+      20_000,
+      'final entry',
+    );
   }
 
   it('when the custom SMTP server accepts, then the entry is sent with sendMethod custom and the custom From', async () => {
     const own = await startSmtpSink({ auth: { user: 'me@acme.test', pass: 's3cret-pass' } });
     try {
-      const ws = await workspaceWith({ kind: 'smtp', host: '127.0.0.1', port: own.port, secure: false, user: 'me@acme.test', pass: 's3cret-pass', from: 'Acme <me@acme.test>' });
+      const ws = await workspaceWith({
+        kind: 'smtp',
+        host: '127.0.0.1',
+        port: own.port,
+        secure: false,
+        user: 'me@acme.test',
+        pass: 's3cret-pass',
+        from: 'Acme <me@acme.test>',
+      });
       const d = await sendAndWait(ws);
       expect(d).toMatchObject({ status: 'sent', sendMethod: 'custom', from: 'Acme <me@acme.test>', messageId: `<${d._id}@acme.test>` });
       expect(own.countFor(d._id)).toBe(1);
@@ -219,7 +242,15 @@ describe('custom transports: the errors a workspace admin meets', () => {
   it('when the password is wrong, then send_failed at once with EAUTH and the seed hint', async () => {
     const own = await startSmtpSink({ auth: { user: 'me@acme.test', pass: 'right' } });
     try {
-      const ws = await workspaceWith({ kind: 'smtp', host: '127.0.0.1', port: own.port, secure: false, user: 'me@acme.test', pass: 'wrong', from: 'me@acme.test' });
+      const ws = await workspaceWith({
+        kind: 'smtp',
+        host: '127.0.0.1',
+        port: own.port,
+        secure: false,
+        user: 'me@acme.test',
+        pass: 'wrong',
+        from: 'me@acme.test',
+      });
       const d = await sendAndWait(ws);
       expect(d).toMatchObject({ status: 'send_failed', errorCode: 'EAUTH', attempts: 1, sendMethod: 'custom' });
       expect(d.errorHint).toMatch(/login details were rejected/i);
@@ -275,7 +306,14 @@ describe('custom transports: the errors a workspace admin meets', () => {
     const google = await startSmtpSink({ oauth2: { user: 'me@gmail.test', accessToken: 'ya29.test-access' } });
     try {
       const ws = await workspaceWith(
-        { kind: 'google', user: 'me@gmail.test', clientId: 'client-1', clientSecret: 'cs-1', refreshToken: 'refresh-1', from: 'Me <me@gmail.test>' },
+        {
+          kind: 'google',
+          user: 'me@gmail.test',
+          clientId: 'client-1',
+          clientSecret: 'cs-1',
+          refreshToken: 'refresh-1',
+          from: 'Me <me@gmail.test>',
+        },
         { GOOGLE_SMTP_URL: `smtp://127.0.0.1:${google.port}`, GOOGLE_TOKEN_URL: token.url },
       );
       const d = await sendAndWait(ws);
@@ -293,14 +331,25 @@ describe('custom transports: the errors a workspace admin meets', () => {
   it('when a test send runs, then the API answers with the outcome and logs it with sendMethod test', async () => {
     const own = await startSmtpSink({ auth: { user: 'me@acme.test', pass: 'right' } });
     try {
-      const ws = await workspaceWith({ kind: 'smtp', host: '127.0.0.1', port: own.port, secure: false, user: 'me@acme.test', pass: 'right', from: 'me@acme.test' });
+      const ws = await workspaceWith({
+        kind: 'smtp',
+        host: '127.0.0.1',
+        port: own.port,
+        secure: false,
+        user: 'me@acme.test',
+        pass: 'right',
+        from: 'me@acme.test',
+      });
       const ok = await sys.request('POST', '/v1/settings/email/test', { key: ws.keys.admin, body: { to: 'me@acme.test' } });
       expect(ok.status).toBe(200);
       expect(ok.body).toMatchObject({ ok: true, status: 'sent', sendMethod: 'test', transport: 'custom' });
       const entry = await sys.mongo.db(sys.config.logsMongo.db).collection('email_logs').findOne({ _id: ok.body.id });
       expect(entry).toMatchObject({ sendMethod: 'test', status: 'sent' });
 
-      await sys.request('PUT', '/v1/settings/email', { key: ws.keys.admin, body: { kind: 'smtp', host: '127.0.0.1', port: own.port, secure: false, user: 'me@acme.test', pass: 'nope', from: 'me@acme.test' } });
+      await sys.request('PUT', '/v1/settings/email', {
+        key: ws.keys.admin,
+        body: { kind: 'smtp', host: '127.0.0.1', port: own.port, secure: false, user: 'me@acme.test', pass: 'nope', from: 'me@acme.test' },
+      });
       const bad = await sys.request('POST', '/v1/settings/email/test', { key: ws.keys.admin, body: { to: 'me@acme.test' } });
       expect(bad.status).toBe(200);
       expect(bad.body).toMatchObject({ ok: false, status: 'send_failed', errorCode: 'EAUTH' });

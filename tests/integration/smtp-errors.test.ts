@@ -75,7 +75,13 @@ describe('smtp errors against real servers', () => {
     expect(outcome.error).toBeUndefined();
     const [message] = (await sink.waitForMessages(before + 1, 2000)).slice(before);
     expect(outcome.info!.response).toBe(`250 2.0.0 Ok: queued as ${message!.providerMessageId}`);
-    expect(message).toMatchObject({ from: USER, to: [`delivered+inv@${SIM}`], mailroomId: 'em_delivered_1', subject: 'Invoice INV-7', user: USER });
+    expect(message).toMatchObject({
+      from: USER,
+      to: [`delivered+inv@${SIM}`],
+      mailroomId: 'em_delivered_1',
+      subject: 'Invoice INV-7',
+      user: USER,
+    });
     expect(message!.messageId).toMatch(/^<.+@.+>$/);
     expect(sink.countFor('em_delivered_1')).toBe(1);
   });
@@ -248,7 +254,10 @@ describe('XOAUTH2 against a real token endpoint', () => {
   });
 
   it('when the access token is refused by the server, then it is EAUTH with 535 and permanent', async () => {
-    const outcome = await send({ host: sink.host, port: sink.port, auth: { type: 'OAuth2', user: oauthUser, accessToken: 'stale' } }, `delivered@${SIM}`);
+    const outcome = await send(
+      { host: sink.host, port: sink.port, auth: { type: 'OAuth2', user: oauthUser, accessToken: 'stale' } },
+      `delivered@${SIM}`,
+    );
     expect(raw(outcome)).toMatchObject({ code: 'EAUTH', responseCode: 535, command: 'AUTH XOAUTH2' });
     expectFailure(outcome, 'EAUTH', true);
   });
@@ -270,32 +279,65 @@ describe('normalizeSendError tables', () => {
 
   it('when a seed code is normalized, then the hint uses the help-center wording', () => {
     expect(ERROR_HINTS.ENOTFOUND).toBe("The recipient's email address has an invalid domain. Double-check the email address for typos.");
-    expect(ERROR_HINTS.ECONNREFUSED).toBe('Your email server refused the connection. Check that your SMTP host and port are correct in your email settings.');
-    expect(ERROR_HINTS.ETIMEDOUT).toBe('Your email server took too long to respond. Usually temporary, so try resending. If it keeps happening, check your SMTP settings.');
+    expect(ERROR_HINTS.ECONNREFUSED).toBe(
+      'Your email server refused the connection. Check that your SMTP host and port are correct in your email settings.',
+    );
+    expect(ERROR_HINTS.ETIMEDOUT).toBe(
+      'Your email server took too long to respond. Usually temporary, so try resending. If it keeps happening, check your SMTP settings.',
+    );
     expect(ERROR_HINTS.ECONNRESET).toBe('The connection to your email server was interrupted. Usually temporary, so try resending.');
-    expect(ERROR_HINTS.EAUTH).toBe('Your email login details were rejected. Go to Settings > Email > Sending email and update your username or password.');
-    expect(ERROR_HINTS.ESOCKET).toBe('Could not connect to your email server. Check that your SMTP host, port, and SSL settings are correct.');
+    expect(ERROR_HINTS.EAUTH).toBe(
+      'Your email login details were rejected. Go to Settings > Email > Sending email and update your username or password.',
+    );
+    expect(ERROR_HINTS.ESOCKET).toBe(
+      'Could not connect to your email server. Check that your SMTP host, port, and SSL settings are correct.',
+    );
   });
 
   it.each([
-    ['EAUTH', true], ['ENOAUTH', true], ['EOAUTH2', true], ['ETLS', true], ['ECONFIG', true], ['EPROTOCOL', true],
-    ['EMESSAGE', true], ['EMAXRECIPIENTS', true], ['EENVELOPE', true],
-    ['ETIMEDOUT', false], ['ECONNECTION', false], ['ESOCKET', false], ['EMAXLIMIT', false], ['EABORT', false],
-    ['ESTREAM', false], ['EPROXY', false], ['EDNS', false], ['EOTP', true],
+    ['EAUTH', true],
+    ['ENOAUTH', true],
+    ['EOAUTH2', true],
+    ['ETLS', true],
+    ['ECONFIG', true],
+    ['EPROTOCOL', true],
+    ['EMESSAGE', true],
+    ['EMAXRECIPIENTS', true],
+    ['EENVELOPE', true],
+    ['ETIMEDOUT', false],
+    ['ECONNECTION', false],
+    ['ESOCKET', false],
+    ['EMAXLIMIT', false],
+    ['EABORT', false],
+    ['ESTREAM', false],
+    ['EPROXY', false],
+    ['EDNS', false],
+    ['EOTP', true],
   ])('when nodemailer reports %s without a reply, then permanent is %s', (code, permanent) => {
     const normalized = normalizeSendError(nodemailerError({ code }), 'custom');
     expect(normalized).toMatchObject({ errorCode: code, permanent, errorHint: ERROR_HINTS[code] });
   });
 
   it.each([
-    ['ESOCKET', 'ECONNREFUSED', 'ECONNREFUSED', false], ['ESOCKET', 'ECONNRESET', 'ECONNRESET', false],
-    ['ESOCKET', 'ETIMEDOUT', 'ETIMEDOUT', false], ['ESOCKET', 'EHOSTUNREACH', 'EHOSTUNREACH', false],
-    ['ESOCKET', 'ENETUNREACH', 'ENETUNREACH', false], ['ESOCKET', 'EPIPE', 'EPIPE', false],
-    ['ESOCKET', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ESOCKET', false], ['EDNS', 'ENOTFOUND', 'ENOTFOUND', true],
-    ['EDNS', 'EAI_AGAIN', 'EAI_AGAIN', false], ['EDNS', 'ESERVFAIL', 'EAI_AGAIN', false], ['EDNS', 'EWEIRD', 'EDNS', false],
-    ['EAUTH', 'EOAUTH2', 'EOAUTH2', true], ['EAUTH', 'EFETCH', 'EFETCH', false],
+    ['ESOCKET', 'ECONNREFUSED', 'ECONNREFUSED', false],
+    ['ESOCKET', 'ECONNRESET', 'ECONNRESET', false],
+    ['ESOCKET', 'ETIMEDOUT', 'ETIMEDOUT', false],
+    ['ESOCKET', 'EHOSTUNREACH', 'EHOSTUNREACH', false],
+    ['ESOCKET', 'ENETUNREACH', 'ENETUNREACH', false],
+    ['ESOCKET', 'EPIPE', 'EPIPE', false],
+    ['ESOCKET', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ESOCKET', false],
+    ['EDNS', 'ENOTFOUND', 'ENOTFOUND', true],
+    ['EDNS', 'EAI_AGAIN', 'EAI_AGAIN', false],
+    ['EDNS', 'ESERVFAIL', 'EAI_AGAIN', false],
+    ['EDNS', 'EWEIRD', 'EDNS', false],
+    ['EAUTH', 'EOAUTH2', 'EOAUTH2', true],
+    ['EAUTH', 'EFETCH', 'EFETCH', false],
   ])('when code %s carries originalCode %s, then it is %s (permanent %s)', (code, originalCode, errorCode, permanent) => {
-    expect(normalizeSendError(nodemailerError({ code, originalCode, command: 'CONN' }), 'custom')).toMatchObject({ errorCode, permanent, command: 'CONN' });
+    expect(normalizeSendError(nodemailerError({ code, originalCode, command: 'CONN' }), 'custom')).toMatchObject({
+      errorCode,
+      permanent,
+      command: 'CONN',
+    });
   });
 
   it('when a Node error arrives unwrapped, then its own code is used', () => {
@@ -305,7 +347,13 @@ describe('normalizeSendError tables', () => {
 
   it('when EAUTH comes with a 535 reply, then EAUTH wins over SMTP_535', () => {
     const err = nodemailerError({ code: 'EAUTH', responseCode: 535, response: '535 5.7.8 nope', command: 'AUTH LOGIN' }, 'Invalid login');
-    expect(normalizeSendError(err, 'custom')).toMatchObject({ errorCode: 'EAUTH', permanent: true, responseCode: 535, command: 'AUTH LOGIN', message: 'Invalid login: 535 5.7.8 nope' });
+    expect(normalizeSendError(err, 'custom')).toMatchObject({
+      errorCode: 'EAUTH',
+      permanent: true,
+      responseCode: 535,
+      command: 'AUTH LOGIN',
+      message: 'Invalid login: 535 5.7.8 nope',
+    });
   });
 
   it('when the server replied 421 on a dropped connection, then it is SMTP_421 and transient', () => {
@@ -315,13 +363,27 @@ describe('normalizeSendError tables', () => {
   });
 
   it('when an SMTP reply code has no own hint, then the 4xx / 5xx class hint and permanence apply', () => {
-    expect(normalizeSendError(nodemailerError({ code: 'EENVELOPE', responseCode: 557 }), 'custom')).toMatchObject({ errorCode: 'SMTP_557', permanent: true, errorHint: ERROR_HINTS.SMTP_5XX });
-    expect(normalizeSendError(nodemailerError({ code: 'EMESSAGE', responseCode: 471 }), 'custom')).toMatchObject({ errorCode: 'SMTP_471', permanent: false, errorHint: ERROR_HINTS.SMTP_4XX });
-    expect(normalizeSendError(nodemailerError({ code: 'EENVELOPE', responseCode: 503 }), 'custom')).toMatchObject({ errorCode: 'SMTP_503', permanent: true });
+    expect(normalizeSendError(nodemailerError({ code: 'EENVELOPE', responseCode: 557 }), 'custom')).toMatchObject({
+      errorCode: 'SMTP_557',
+      permanent: true,
+      errorHint: ERROR_HINTS.SMTP_5XX,
+    });
+    expect(normalizeSendError(nodemailerError({ code: 'EMESSAGE', responseCode: 471 }), 'custom')).toMatchObject({
+      errorCode: 'SMTP_471',
+      permanent: false,
+      errorHint: ERROR_HINTS.SMTP_4XX,
+    });
+    expect(normalizeSendError(nodemailerError({ code: 'EENVELOPE', responseCode: 503 }), 'custom')).toMatchObject({
+      errorCode: 'SMTP_503',
+      permanent: true,
+    });
   });
 
   it('when a 2xx/3xx code comes with a protocol error, then the nodemailer code is kept', () => {
-    expect(normalizeSendError(nodemailerError({ code: 'EPROTOCOL', responseCode: 220 }), 'custom')).toMatchObject({ errorCode: 'EPROTOCOL', permanent: true });
+    expect(normalizeSendError(nodemailerError({ code: 'EPROTOCOL', responseCode: 220 }), 'custom')).toMatchObject({
+      errorCode: 'EPROTOCOL',
+      permanent: true,
+    });
   });
 
   it('when the method has a variant, then it is used before the plain key, and other methods get the plain key', () => {
@@ -335,7 +397,10 @@ describe('normalizeSendError tables', () => {
 
   it('when the code is not in the table, then it is kept with the generic hint and is transient', () => {
     expect(normalizeSendError(nodemailerError({ code: 'ESOMETHINGNEW' }), 'custom')).toEqual({
-      errorCode: 'ESOMETHINGNEW', errorHint: GENERIC_HINT, permanent: false, message: 'boom',
+      errorCode: 'ESOMETHINGNEW',
+      errorHint: GENERIC_HINT,
+      permanent: false,
+      message: 'boom',
     });
   });
 

@@ -26,7 +26,11 @@ export interface TestSystem {
   worker: WorkerApp | null;
   /** Each test system has its own databases and queue prefix. */
   namespace: string;
-  request(method: string, path: string, opts?: { key?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  request(
+    method: string,
+    path: string,
+    opts?: { key?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   createWorkspace(name?: string): Promise<{ id: string; keys: { send: string; admin: string } }>;
   mongo: MongoClient;
   redis: Redis;
@@ -109,8 +113,14 @@ export async function startTestSystem(opts: { env: Record<string, string>; worke
     async close() {
       for (const w of workers) await w.close();
       await api.close();
-      await mongo.db(config.mongo.db).dropDatabase().catch(() => undefined);
-      await mongo.db(config.logsMongo.db).dropDatabase().catch(() => undefined);
+      await mongo
+        .db(config.mongo.db)
+        .dropDatabase()
+        .catch(() => undefined);
+      await mongo
+        .db(config.logsMongo.db)
+        .dropDatabase()
+        .catch(() => undefined);
       await mongo.close();
       // Only this namespace's keys: other test files share the server.
       let cursor = '0';

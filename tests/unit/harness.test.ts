@@ -152,8 +152,16 @@ describe('startFerretdb', () => {
     clients.push(c1, c2);
     await c1.db('harness').collection('docs').insertOne({ where: 'one' });
     await c2.db('harness').collection('docs').insertOne({ where: 'two' });
-    const seen1 = await c1.db('harness').collection('docs').find({}, { projection: { _id: 0 } }).toArray();
-    const seen2 = await c2.db('harness').collection('docs').find({}, { projection: { _id: 0 } }).toArray();
+    const seen1 = await c1
+      .db('harness')
+      .collection('docs')
+      .find({}, { projection: { _id: 0 } })
+      .toArray();
+    const seen2 = await c2
+      .db('harness')
+      .collection('docs')
+      .find({}, { projection: { _id: 0 } })
+      .toArray();
     expect(seen1).toEqual([{ where: 'one' }]);
     expect(seen2).toEqual([{ where: 'two' }]);
   });

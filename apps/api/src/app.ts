@@ -12,6 +12,7 @@ import {
   type WorkspaceRepository,
 } from '@mailroom/shared';
 import { errorHandler, notFoundHandler } from './http-error';
+import { adminRoutes } from './routes/admin.routes';
 import { emailsRoutes } from './routes/emails.routes';
 import { healthRoutes } from './routes/health.routes';
 import { settingsRoutes } from './routes/settings.routes';
@@ -43,6 +44,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(workspacesRoutes(deps));
   app.use(emailsRoutes(deps));
   app.use(settingsRoutes(deps));
+  app.use(adminRoutes(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.log));

@@ -21,8 +21,7 @@ function bearer(req: Request): string | null {
   return m?.[1] ?? null;
 }
 
-const unauthorized = () =>
-  new HttpError(401, 'unauthorized', 'Missing or invalid API key', undefined, { 'WWW-Authenticate': 'Bearer' });
+const unauthorized = () => new HttpError(401, 'unauthorized', 'Missing or invalid API key', undefined, { 'WWW-Authenticate': 'Bearer' });
 
 /**
  * API-key authentication. Keys are looked up by hash and cached for 30 s so the send path

@@ -43,7 +43,7 @@ function messageIdDomain(from: string): string {
 /** BullMQ's exponential backoff, to tell the log when the next attempt is due. */
 function nextRetryAt(job: Job, attempt: number): Date | null {
   const backoff = job.opts.backoff;
-  const delay = typeof backoff === 'number' ? backoff : backoff?.delay ?? 0;
+  const delay = typeof backoff === 'number' ? backoff : (backoff?.delay ?? 0);
   return new Date(Date.now() + Math.round(2 ** (attempt - 1) * delay));
 }
 

@@ -47,6 +47,7 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
     return flushing;
   };
   const timer = setInterval(() => {
+    if (flushing) return;
     flushOutbox()
       .then(({ written, left }) => {
         if (written || left) log.info({ written, left }, 'outbox flushed');

@@ -9,9 +9,7 @@ import { z } from 'zod';
 const DEV_SECRETS_KEY = 'mailroom-dev-secrets-key-change-me-in-production';
 const DEV_OPERATOR_TOKEN = 'mailroom-dev-operator-token';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const EnvSchema = z.object({
@@ -27,8 +25,14 @@ const EnvSchema = z.object({
     .regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URI')
     .optional(),
   /** Database names, when the URI names none. */
-  MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,60}$/).optional(),
-  LOGS_MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,60}$/).optional(),
+  MONGODB_DB: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,60}$/)
+    .optional(),
+  LOGS_MONGODB_DB: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,60}$/)
+    .optional(),
   MONGODB_SERVER_SELECTION_TIMEOUT_MS: int(100, 120_000).default(5_000),
   MANAGED_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL'),
   MANAGED_FROM: z.string().min(3),
@@ -46,9 +50,15 @@ const EnvSchema = z.object({
   MAX_ATTACHMENTS_BYTES: int(0, 40 * 1024 * 1024).default(10 * 1024 * 1024),
   TEST_SEND_TIMEOUT_MS: int(1000, 300_000).default(30_000),
   OUTBOX_FLUSH_INTERVAL_MS: int(10, 600_000).default(1_000),
-  GOOGLE_SMTP_URL: z.string().regex(/^smtps?:\/\//).default('smtps://smtp.gmail.com:465'),
+  GOOGLE_SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//)
+    .default('smtps://smtp.gmail.com:465'),
   GOOGLE_TOKEN_URL: z.url().default('https://oauth2.googleapis.com/token'),
-  OUTLOOK_SMTP_URL: z.string().regex(/^smtps?:\/\//).default('smtp://smtp.office365.com:587'),
+  OUTLOOK_SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//)
+    .default('smtp://smtp.office365.com:587'),
   OUTLOOK_TOKEN_URL: z.url().default('https://login.microsoftonline.com/common/oauth2/v2.0/token'),
   RETENTION_MONTHS: int(1, 120).default(6),
 });

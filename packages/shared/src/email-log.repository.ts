@@ -85,6 +85,13 @@ export interface EmailLogRepository {
   recordOutcome(outcome: SendOutcome): Promise<boolean>;
   findById(workspaceId: string, id: string): Promise<EmailLogDoc | null>;
   getContent(workspaceId: string, id: string): Promise<EmailContentDoc | null>;
+  /**
+   * Removes up to `batchSize` entries sent before `cutoff` (oldest first) with their content;
+   * returns how many entries went. Callers loop until it returns 0.
+   */
+  deleteBatchOlderThan(cutoff: Date, batchSize: number): Promise<number>;
+  /** Removes content left without an entry by an interrupted cleanup. */
+  deleteContentOlderThan(cutoff: Date, batchSize: number): Promise<number>;
 }
 
 export function createEmailLogRepository(db: Db): EmailLogRepository {
@@ -106,11 +113,7 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
     async recordOutcome(o) {
       const sentAt = new Date(o.sentAt);
       const { content, ...entry } = o;
-      await contents.replaceOne(
-        { _id: o.id },
-        { ...content, workspaceId: o.workspaceId, sentAt },
-        { upsert: true },
-      );
+      await contents.replaceOne({ _id: o.id }, { ...content, workspaceId: o.workspaceId, sentAt }, { upsert: true });
       try {
         await logs.updateOne(
           { _id: o.id, attempts: { $lte: o.attempts }, status: { $in: OUTCOME_STATUSES } },
@@ -166,6 +169,30 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
 
     getContent(workspaceId, id) {
       return contents.findOne({ _id: id, workspaceId });
+    },
+
+    async deleteBatchOlderThan(cutoff, batchSize) {
+      // Uses the sentAt index; deleting by id keeps each batch small and bounded.
+      const batch = await logs
+        .find({ sentAt: { $lt: cutoff } }, { projection: { _id: 1 } })
+        .sort({ sentAt: 1 })
+        .limit(batchSize)
+        .toArray();
+      if (batch.length === 0) return 0;
+      const ids = batch.map((d) => d._id);
+      const r = await logs.deleteMany({ _id: { $in: ids } });
+      await contents.deleteMany({ _id: { $in: ids } });
+      return r.deletedCount;
+    },
+
+    async deleteContentOlderThan(cutoff, batchSize) {
+      const batch = await contents
+        .find({ sentAt: { $lt: cutoff } }, { projection: { _id: 1 } })
+        .limit(batchSize)
+        .toArray();
+      if (batch.length === 0) return 0;
+      const r = await contents.deleteMany({ _id: { $in: batch.map((d) => d._id) } });
+      return r.deletedCount;
     },
   };
 }

@@ -26,12 +26,37 @@ interface Secrets {
 /** Settings as the worker needs them to build a transport (secrets opened). */
 export type CustomTransportSettings =
   | { kind: 'smtp'; host: string; port: number; secure: boolean; user?: string; pass?: string; from: string; version: number }
-  | { kind: 'google' | 'outlook'; user: string; clientId: string; clientSecret: string; refreshToken: string; from: string; version: number };
+  | {
+      kind: 'google' | 'outlook';
+      user: string;
+      clientId: string;
+      clientSecret: string;
+      refreshToken: string;
+      from: string;
+      version: number;
+    };
 
 /** Settings as the API shows them: never a secret, only whether one is set. */
 export type PublicEmailSettings =
-  | { kind: 'smtp'; host: string; port: number; secure: boolean; user: string | null; from: string; hasPassword: boolean; updatedAt: string }
-  | { kind: 'google' | 'outlook'; user: string; clientId: string; from: string; hasClientSecret: true; hasRefreshToken: true; updatedAt: string };
+  | {
+      kind: 'smtp';
+      host: string;
+      port: number;
+      secure: boolean;
+      user: string | null;
+      from: string;
+      hasPassword: boolean;
+      updatedAt: string;
+    }
+  | {
+      kind: 'google' | 'outlook';
+      user: string;
+      clientId: string;
+      from: string;
+      hasClientSecret: true;
+      hasRefreshToken: true;
+      updatedAt: string;
+    };
 
 export interface EmailSettingsRepository {
   get(workspaceId: string): Promise<CustomTransportSettings | null>;
@@ -74,7 +99,16 @@ export function createEmailSettingsRepository(db: Db, box: SecretBox): EmailSett
       if (!d) return null;
       const s = JSON.parse(box.open(d.sealedSecrets)) as Secrets;
       if (d.kind === 'smtp') {
-        return { kind: 'smtp', host: d.host!, port: d.port!, secure: d.secure ?? false, user: d.user, pass: s.pass, from: d.from, version: d.version };
+        return {
+          kind: 'smtp',
+          host: d.host!,
+          port: d.port!,
+          secure: d.secure ?? false,
+          user: d.user,
+          pass: s.pass,
+          from: d.from,
+          version: d.version,
+        };
       }
       return {
         kind: d.kind,
@@ -97,9 +131,10 @@ export function createEmailSettingsRepository(db: Db, box: SecretBox): EmailSett
       let doc: EmailSettingsDoc;
       if (input.kind === 'smtp') {
         // Keep a stored password when the same account is saved again without one.
-        const previous = current && current.kind === 'smtp' && current.user === input.user
-          ? (JSON.parse(box.open(current.sealedSecrets)) as Secrets).pass
-          : undefined;
+        const previous =
+          current && current.kind === 'smtp' && current.user === input.user
+            ? (JSON.parse(box.open(current.sealedSecrets)) as Secrets).pass
+            : undefined;
         const pass = input.pass ?? previous;
         doc = {
           _id: workspaceId,

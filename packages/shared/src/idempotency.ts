@@ -4,10 +4,7 @@ import { sha256Hex } from './secrets';
 
 const WINDOW_SECONDS = 24 * 3600;
 
-export type IdempotencyResult =
-  | { kind: 'new' }
-  | { kind: 'replay'; emailId: string }
-  | { kind: 'conflict' };
+export type IdempotencyResult = { kind: 'new' } | { kind: 'replay'; emailId: string } | { kind: 'conflict' };
 
 /**
  * `Idempotency-Key` handling for `POST /v1/emails`, kept in Redis for 24 hours: the same key

@@ -12,3 +12,5 @@ export * from './email-log.repository';
 export * from './outbox';
 export * from './idempotency';
 export * from './smtp-errors';
+export * from './retention';
+export * from './run-main';

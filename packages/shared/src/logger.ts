@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -42,24 +42,27 @@ export function scrubSecrets(text: string): string {
 }
 
 /** Creates the JSON logger every app uses; secrets are redacted by path and scrubbed from messages. */
-export function createLogger(opts: { level: string; name: string }): Logger {
-  return pino({
-    name: opts.name,
-    level: opts.level,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    serializers: {
-      err: (err: unknown) => {
-        const s = pino.stdSerializers.err(err as Error);
-        if (s && typeof s.message === 'string') s.message = scrubSecrets(s.message);
-        if (s && typeof s.stack === 'string') s.stack = scrubSecrets(s.stack);
-        return s;
+export function createLogger(opts: { level: string; name: string; destination?: DestinationStream }): Logger {
+  return pino(
+    {
+      name: opts.name,
+      level: opts.level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: {
+        err: (err: unknown) => {
+          const s = pino.stdSerializers.err(err as Error);
+          if (s && typeof s.message === 'string') s.message = scrubSecrets(s.message);
+          if (s && typeof s.stack === 'string') s.stack = scrubSecrets(s.stack);
+          return s;
+        },
+      },
+      hooks: {
+        logMethod(args, method) {
+          const scrubbed = args.map((a) => (typeof a === 'string' ? scrubSecrets(a) : a)) as Parameters<typeof method>;
+          method.apply(this, scrubbed);
+        },
       },
     },
-    hooks: {
-      logMethod(args, method) {
-        const scrubbed = args.map((a) => (typeof a === 'string' ? scrubSecrets(a) : a)) as Parameters<typeof method>;
-        method.apply(this, scrubbed);
-      },
-    },
-  });
+    opts.destination ?? pino.destination(1),
+  );
 }

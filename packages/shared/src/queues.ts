@@ -7,7 +7,12 @@ import type { SendEmailJob } from './schemas';
  */
 export const QUEUES = {
   sendEmail: 'send-email',
+  retention: 'retention',
 } as const;
+
+/** The job scheduler id of the daily cleanup: one id, so any number of schedulers make one job per tick. */
+export const RETENTION_SCHEDULER_ID = 'retention-daily';
+export const RETENTION_PATTERN = '0 3 * * *';
 
 /** How long finished jobs stay visible in Bull Board before Redis forgets them. */
 export const FINISHED_JOB_RETENTION = {
@@ -27,5 +32,21 @@ export function createSendEmailQueue(connection: ConnectionOptions, prefix: stri
       backoff: { type: 'exponential', delay: backoffMs, jitter: 0.2 },
       ...FINISHED_JOB_RETENTION,
     },
+  });
+}
+
+export interface RetentionJob {
+  /** ISO time to compute the cut-off from; the job's own time when absent. */
+  now?: string;
+}
+
+export type RetentionQueue = Queue<RetentionJob>;
+
+/** The queue the scheduler registers the daily 03:00 UTC cleanup on. */
+export function createRetentionQueue(connection: ConnectionOptions, prefix: string): RetentionQueue {
+  return new Queue<RetentionJob>(QUEUES.retention, {
+    connection,
+    prefix,
+    defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, ...FINISHED_JOB_RETENTION },
   });
 }

@@ -108,7 +108,11 @@ export const Attachment = z.object({
 export type Attachment = z.infer<typeof Attachment>;
 
 export const Reference = z.object({
-  kind: z.string().min(1).max(64).regex(/^[a-z][a-z0-9_-]*$/, 'kind is lower-case letters, digits, _ or -'),
+  kind: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[a-z][a-z0-9_-]*$/, 'kind is lower-case letters, digits, _ or -'),
   id: z.string().min(1).max(200).regex(NO_CRLF, 'id must not contain line breaks'),
 });
 export type Reference = z.infer<typeof Reference>;
@@ -116,7 +120,11 @@ export type Reference = z.infer<typeof Reference>;
 const MetadataValue = z.union([z.string().max(1000), z.number().finite(), z.boolean(), z.null()]);
 const Metadata = z
   .record(
-    z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'metadata keys are letters, digits, _ or -'),
+    z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[A-Za-z0-9_-]+$/, 'metadata keys are letters, digits, _ or -'),
     MetadataValue,
   )
   .refine((m) => Object.keys(m).length <= 50, { message: 'at most 50 metadata keys' });
@@ -127,8 +135,14 @@ export const SendEmailRequest = z
     to: EmailAddress,
     type: z.enum(EMAIL_TYPES),
     subject: noCrlf('subject').min(1).max(998),
-    html: z.string().max(5 * 1024 * 1024).optional(),
-    text: z.string().max(5 * 1024 * 1024).optional(),
+    html: z
+      .string()
+      .max(5 * 1024 * 1024)
+      .optional(),
+    text: z
+      .string()
+      .max(5 * 1024 * 1024)
+      .optional(),
     cc: AddressList.optional(),
     bcc: AddressList.optional(),
     replyTo: EmailAddress.optional(),

@@ -40,7 +40,8 @@ export const ERROR_HINTS: Readonly<Record<string, string>> = Object.freeze({
   // the six codes of the help center's troubleshooting table, in its wording
   ENOTFOUND: "The recipient's email address has an invalid domain. Double-check the email address for typos.",
   ECONNREFUSED: 'Your email server refused the connection. Check that your SMTP host and port are correct in your email settings.',
-  ETIMEDOUT: 'Your email server took too long to respond. Usually temporary, so try resending. If it keeps happening, check your SMTP settings.',
+  ETIMEDOUT:
+    'Your email server took too long to respond. Usually temporary, so try resending. If it keeps happening, check your SMTP settings.',
   ECONNRESET: 'The connection to your email server was interrupted. Usually temporary, so try resending.',
   EAUTH: `Your email login details were rejected. Go to ${SETTINGS} and update your username or password.`,
   ESOCKET: 'Could not connect to your email server. Check that your SMTP host, port, and SSL settings are correct.',
@@ -54,22 +55,27 @@ export const ERROR_HINTS: Readonly<Record<string, string>> = Object.freeze({
   ECONNECTION: `Your email server closed the connection unexpectedly. ${RETRY} If it keeps happening, check your SMTP host, port, and SSL settings.`,
   EDNS: `Mailroom could not look up your email server's address. Check the SMTP host in ${SETTINGS} for typos.`,
   EAI_AGAIN: `Looking up your email server's address failed for the moment (DNS). ${RETRY}`,
-  EHOSTUNREACH: 'Your email server could not be reached over the network. Check the SMTP host; if it is correct, the server may be down, so try resending later.',
-  ENETUNREACH: 'Your email server could not be reached over the network. Check the SMTP host; if it is correct, the server may be down, so try resending later.',
+  EHOSTUNREACH:
+    'Your email server could not be reached over the network. Check the SMTP host; if it is correct, the server may be down, so try resending later.',
+  ENETUNREACH:
+    'Your email server could not be reached over the network. Check the SMTP host; if it is correct, the server may be down, so try resending later.',
   EPIPE: `The connection to your email server was interrupted while sending. ${RETRY}`,
   ECONNABORTED: `The connection to your email server was interrupted while sending. ${RETRY}`,
   ETLS: 'A secure (SSL/TLS) connection to your email server could not be set up. Check the port and SSL setting: port 465 usually needs SSL on, ports 587 and 25 usually need it off.',
-  EREQUIRETLS: 'This email requires end-to-end TLS (REQUIRETLS) but your email server does not support it. Use a server that supports it or send without that requirement.',
+  EREQUIRETLS:
+    'This email requires end-to-end TLS (REQUIRETLS) but your email server does not support it. Use a server that supports it or send without that requirement.',
   EPROXY: `Mailroom could not connect through the configured proxy. ${RETRY} If it keeps happening, check the proxy settings.`,
 
   // protocol, envelope and message
   EPROTOCOL: `Your email server answered in a way Mailroom did not understand. Check that the SMTP host and port in ${SETTINGS} point at an SMTP server (not a web or IMAP server).`,
   EENVELOPE: `The sender or recipient address was refused. Check the From address in ${SETTINGS} and the recipient address for typos.`,
-  EMESSAGE: 'Your email server refused the message itself, often because it is too large. Check the attachments and your provider\'s size limits, then resend.',
+  EMESSAGE:
+    "Your email server refused the message itself, often because it is too large. Check the attachments and your provider's size limits, then resend.",
   ESTREAM: `Mailroom could not read part of the message (often an attachment) while sending. ${RETRY} If it keeps happening, check the attachments.`,
   EFILEACCESS: 'An attachment points to a file Mailroom is not allowed to read. Attach the file again and resend.',
   EURLACCESS: 'An attachment points to a web address Mailroom is not allowed to fetch. Attach the file again and resend.',
-  EMAXLIMIT: 'The connection to your email server reached its per-connection message limit. This is temporary; Mailroom sends again on a new connection.',
+  EMAXLIMIT:
+    'The connection to your email server reached its per-connection message limit. This is temporary; Mailroom sends again on a new connection.',
   EMAXRECIPIENTS: 'The email has more recipients than allowed in one message. Send it to fewer recipients at once.',
   ECONFIG: `Your email sending settings are incomplete or invalid. Review ${SETTINGS} and save them again.`,
   EOTP: `The one-time passcode settings for your email server are invalid. Review ${SETTINGS} and save them again.`,
@@ -80,7 +86,8 @@ export const ERROR_HINTS: Readonly<Record<string, string>> = Object.freeze({
   SMTP_421: `Your email server is temporarily unavailable and closed the connection (421). ${RETRY}`,
   SMTP_450: "The recipient's mailbox is temporarily unavailable (450). Usually temporary, so try resending later.",
   SMTP_451: 'The mail server had a temporary local problem (451). Usually temporary, so try resending later.',
-  SMTP_452: 'The mail server is temporarily out of storage or got too many recipients (452). Try resending later, or send to fewer recipients at once.',
+  SMTP_452:
+    'The mail server is temporarily out of storage or got too many recipients (452). Try resending later, or send to fewer recipients at once.',
   SMTP_454: `Your email server could not sign you in right now (454). ${RETRY} If it keeps happening, check your login details in ${SETTINGS}.`,
   SMTP_500: PROTOCOL_HINT,
   SMTP_501: PROTOCOL_HINT,
@@ -92,17 +99,23 @@ export const ERROR_HINTS: Readonly<Record<string, string>> = Object.freeze({
   SMTP_534: `Your email server wants a stronger sign-in method (534). For Google or Outlook, reconnect the account in ${SETTINGS} or use an app password.`,
   SMTP_535: `Your email login details were rejected (535). Go to ${SETTINGS} and update your username or password.`,
   SMTP_538: `Your email server requires an encrypted connection before signing in (538). Turn on SSL or use port 587 in ${SETTINGS}.`,
-  SMTP_550: "The recipient's mail server rejected the address: the mailbox does not exist or the message was refused (550). Double-check the email address for typos; resending will not help until it is fixed.",
-  SMTP_551: "The recipient's mail server does not accept email for this address (551). Double-check the email address or ask the recipient for a current one.",
-  SMTP_552: "The recipient's mailbox is full or the message is too large (552). Ask the recipient to free up space, or send a smaller message.",
+  SMTP_550:
+    "The recipient's mail server rejected the address: the mailbox does not exist or the message was refused (550). Double-check the email address for typos; resending will not help until it is fixed.",
+  SMTP_551:
+    "The recipient's mail server does not accept email for this address (551). Double-check the email address or ask the recipient for a current one.",
+  SMTP_552:
+    "The recipient's mailbox is full or the message is too large (552). Ask the recipient to free up space, or send a smaller message.",
   SMTP_553: `The mail server refused an address as not allowed (553), often because the From address is not one your account may send as. Check the From address in ${SETTINGS} and the recipient address.`,
-  SMTP_554: 'The mail server rejected the message for policy or spam reasons (554). Check the content and make sure SPF and DKIM are set up for your sending domain.',
+  SMTP_554:
+    'The mail server rejected the message for policy or spam reasons (554). Check the content and make sure SPF and DKIM are set up for your sending domain.',
   SMTP_556: "The recipient's domain does not accept email (556). Double-check the email address for typos.",
   SMTP_4XX: 'The mail server temporarily refused the email. Usually temporary, so try resending later.',
-  SMTP_5XX: "The mail server permanently rejected the email. Read the server's response in the Error column; resending will not help until the cause is fixed.",
+  SMTP_5XX:
+    "The mail server permanently rejected the email. Read the server's response in the Error column; resending will not help until the cause is fixed.",
 
   // Mailroom's managed sending: connection problems are on Mailroom's side
-  'managed:ENOTFOUND': "Mailroom's managed sending relay could not be found (DNS). This is on Mailroom's side, nothing to fix in your settings; resend the email later.",
+  'managed:ENOTFOUND':
+    "Mailroom's managed sending relay could not be found (DNS). This is on Mailroom's side, nothing to fix in your settings; resend the email later.",
   'managed:ECONNREFUSED': `Mailroom's managed sending relay is unreachable right now. ${MANAGED_RETRY}`,
   'managed:ETIMEDOUT': `Mailroom's managed sending relay took too long to respond. ${MANAGED_RETRY}`,
   'managed:ECONNRESET': `The connection to Mailroom's managed sending relay was interrupted. ${MANAGED_RETRY}`,
@@ -110,7 +123,11 @@ export const ERROR_HINTS: Readonly<Record<string, string>> = Object.freeze({
   'managed:ECONNECTION': `Mailroom's managed sending relay closed the connection unexpectedly. ${MANAGED_RETRY}`,
   'managed:EAI_AGAIN': `Looking up Mailroom's managed sending relay failed for the moment. ${MANAGED_RETRY}`,
   'managed:SMTP_421': `Mailroom's managed sending relay is busy right now. ${MANAGED_RETRY}`,
-  'managed:EAUTH': "Mailroom's managed sending relay refused Mailroom's own login. This is on Mailroom's side, nothing to fix in your settings; resend the email later.",
+  'managed:EAUTH':
+    "Mailroom's managed sending relay refused Mailroom's own login. This is on Mailroom's side, nothing to fix in your settings; resend the email later.",
+  // With your own SMTP server, a name that does not resolve is usually the SMTP host itself.
+  'custom:ENOTFOUND': `The recipient's email address has an invalid domain. Double-check the email address for typos. If it is right, check the SMTP host name in ${SETTINGS}.`,
+  'test:ENOTFOUND': `The SMTP host name in ${SETTINGS} could not be found. Check it for typos, save, and run the test again.`,
   'test:EAUTH': `The test send failed because the login details were rejected. Check the username and password in ${SETTINGS}, save, and run the test again.`,
 });
 
@@ -119,12 +136,37 @@ export const ERROR_HINTS: Readonly<Record<string, string>> = Object.freeze({
  * (5xx permanent, 4xx transient), anything else is transient.
  */
 export const ERROR_PERMANENCE: Readonly<Record<string, boolean>> = Object.freeze({
-  EAUTH: true, ENOAUTH: true, EOAUTH2: true, ENOTFOUND: true, ETLS: true, EREQUIRETLS: true,
-  ECONFIG: true, EOTP: true, EPROTOCOL: true, EMESSAGE: true, EENVELOPE: true, EMAXRECIPIENTS: true,
-  EFILEACCESS: true, EURLACCESS: true,
-  ETIMEDOUT: false, ECONNRESET: false, ECONNREFUSED: false, ECONNECTION: false, ESOCKET: false,
-  EDNS: false, EAI_AGAIN: false, EHOSTUNREACH: false, ENETUNREACH: false, EPIPE: false, ECONNABORTED: false,
-  EMAXLIMIT: false, EABORT: false, ESTREAM: false, EPROXY: false, EFETCH: false, EUNKNOWN: false,
+  EAUTH: true,
+  ENOAUTH: true,
+  EOAUTH2: true,
+  ENOTFOUND: true,
+  ETLS: true,
+  EREQUIRETLS: true,
+  ECONFIG: true,
+  EOTP: true,
+  EPROTOCOL: true,
+  EMESSAGE: true,
+  EENVELOPE: true,
+  EMAXRECIPIENTS: true,
+  EFILEACCESS: true,
+  EURLACCESS: true,
+  ETIMEDOUT: false,
+  ECONNRESET: false,
+  ECONNREFUSED: false,
+  ECONNECTION: false,
+  ESOCKET: false,
+  EDNS: false,
+  EAI_AGAIN: false,
+  EHOSTUNREACH: false,
+  ENETUNREACH: false,
+  EPIPE: false,
+  ECONNABORTED: false,
+  EMAXLIMIT: false,
+  EABORT: false,
+  ESTREAM: false,
+  EPROXY: false,
+  EFETCH: false,
+  EUNKNOWN: false,
 });
 
 /**
@@ -132,8 +174,15 @@ export const ERROR_PERMANENCE: Readonly<Record<string, boolean>> = Object.freeze
  * `originalCode`, and the OAuth2 cause of an EAUTH.
  */
 const NETWORK: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'ECONNREFUSED', ECONNRESET: 'ECONNRESET', ETIMEDOUT: 'ETIMEDOUT', ENOTFOUND: 'ENOTFOUND',
-  EAI_AGAIN: 'EAI_AGAIN', EHOSTUNREACH: 'EHOSTUNREACH', ENETUNREACH: 'ENETUNREACH', EPIPE: 'EPIPE', ECONNABORTED: 'ECONNABORTED',
+  ECONNREFUSED: 'ECONNREFUSED',
+  ECONNRESET: 'ECONNRESET',
+  ETIMEDOUT: 'ETIMEDOUT',
+  ENOTFOUND: 'ENOTFOUND',
+  EAI_AGAIN: 'EAI_AGAIN',
+  EHOSTUNREACH: 'EHOSTUNREACH',
+  ENETUNREACH: 'ENETUNREACH',
+  EPIPE: 'EPIPE',
+  ECONNABORTED: 'ECONNABORTED',
 };
 const RECOVER_ORIGINAL: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   ESOCKET: NETWORK,
@@ -207,8 +256,7 @@ export function normalizeSendError(err: unknown, method: SendMethod): Normalized
 
   const errorCode = errorCodeOf(code, originalCode, responseCode);
   const cls = smtpClass(errorCode);
-  const errorHint =
-    lookup(ERROR_HINTS, [`${method}:${errorCode}`, errorCode, cls && `${method}:${cls}`, cls]) ?? GENERIC_HINT;
+  const errorHint = lookup(ERROR_HINTS, [`${method}:${errorCode}`, errorCode, cls && `${method}:${cls}`, cls]) ?? GENERIC_HINT;
   const permanent = lookup(ERROR_PERMANENCE, [errorCode]) ?? cls === 'SMTP_5XX';
 
   return {

@@ -17,9 +17,12 @@ export function emailsRoutes(deps: ApiDeps): Router {
     const body = parseOr400(SendEmailRequest, req.body);
     const size = attachmentsBytes(body.attachments);
     if (size > deps.config.send.maxAttachmentsBytes) {
-      throw new HttpError(413, 'attachments_too_large', `attachments: ${size} bytes exceed the limit of ${deps.config.send.maxAttachmentsBytes}`, [
-        { path: 'body.attachments', message: `at most ${deps.config.send.maxAttachmentsBytes} bytes in total` },
-      ]);
+      throw new HttpError(
+        413,
+        'attachments_too_large',
+        `attachments: ${size} bytes exceed the limit of ${deps.config.send.maxAttachmentsBytes}`,
+        [{ path: 'body.attachments', message: `at most ${deps.config.send.maxAttachmentsBytes} bytes in total` }],
+      );
     }
     const workspaceId = req.apiKey!.workspaceId;
     const emailId = newId('em');

@@ -21,7 +21,11 @@ export function healthRoutes(deps: ApiDeps): Router {
   });
   router.get('/readyz', async (_req, res) => {
     const [redis, dbs] = await Promise.all([
-      withTimeout(deps.redis.ping().then((r) => r === 'PONG'), 2000, false),
+      withTimeout(
+        deps.redis.ping().then((r) => r === 'PONG'),
+        2000,
+        false,
+      ),
       withTimeout(deps.dbs.ping(), 2000, { main: false, logs: false }),
     ]);
     const checks = { redis, mainDb: dbs.main, logsDb: dbs.logs };

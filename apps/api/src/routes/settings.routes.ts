@@ -92,7 +92,11 @@ export function settingsRoutes(deps: ApiDeps): Router {
       }
       await sleep(POLL_MS);
     }
-    throw new HttpError(504, 'test_send_timeout', `The test email ${emailId} did not finish within ${deps.config.send.testSendTimeoutMs} ms; is a worker running?`);
+    throw new HttpError(
+      504,
+      'test_send_timeout',
+      `The test email ${emailId} did not finish within ${deps.config.send.testSendTimeoutMs} ms; is a worker running?`,
+    );
   });
   return router;
 }

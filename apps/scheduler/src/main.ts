@@ -1,0 +1,4 @@
+import { runMain } from '@mailroom/shared';
+import { startSchedulerApp } from './scheduler-app';
+
+runMain('scheduler', startSchedulerApp);

@@ -1,0 +1,40 @@
+import {
+  connectDatabases,
+  createEmailLogRepository,
+  createRedis,
+  createRetentionQueue,
+  RETENTION_PATTERN,
+  RETENTION_SCHEDULER_ID,
+  type Config,
+  type Logger,
+} from '@mailroom/shared';
+import { createRetentionWorker } from './retention.worker';
+
+export interface SchedulerApp {
+  close(): Promise<void>;
+}
+
+/**
+ * Registers the job schedulers and processes their jobs. Any number of scheduler processes
+ * may run: they upsert the same scheduler id, and BullMQ keeps one job per tick for it.
+ */
+export async function startSchedulerApp(config: Config, log: Logger): Promise<SchedulerApp> {
+  const redis = createRedis(config.redisUrl, 'worker');
+  const dbs = await connectDatabases(config, 'mailroom-scheduler');
+  const logs = createEmailLogRepository(dbs.logs);
+  await logs.ensureIndexes();
+  const queue = createRetentionQueue(redis, config.queuePrefix);
+  await queue.upsertJobScheduler(RETENTION_SCHEDULER_ID, { pattern: RETENTION_PATTERN, tz: 'UTC' }, { name: 'retention', data: {} });
+  const worker = createRetentionWorker({ config, connection: redis, logs, log });
+  worker.on('error', (err) => log.error({ err }, 'retention worker error'));
+  await worker.waitUntilReady();
+  log.info({ scheduler: RETENTION_SCHEDULER_ID, pattern: RETENTION_PATTERN, tz: 'UTC', months: config.retentionMonths }, 'scheduler ready');
+  return {
+    async close() {
+      await worker.close();
+      await queue.close();
+      await redis.quit().catch(() => redis.disconnect());
+      await dbs.close();
+    },
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * `pnpm start`: the whole system on embedded defaults. Starts what is not configured
+ * (Redis, a MongoDB-compatible server, an SMTP sink with the mailbox simulator as the managed
+ * provider), then the API, the worker and the scheduler as child processes. Ctrl-C stops all.
+ *
+ * Anything set in the environment wins: REDIS_URL, MONGODB_URI, MANAGED_SMTP_URL, PORT, …
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { startFerretdb } from './ferretdb';
+import { getFreePort, REPO_ROOT } from './process';
+import { startRedis } from './redis';
+
+const DATA = path.join(REPO_ROOT, '.mailroom', 'data');
+const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+
+function say(line: string) {
+  process.stdout.write(`[mailroom] ${line}\n`);
+}
+
+async function main() {
+  const env: Record<string, string | undefined> = { ...process.env };
+  const stops: Array<() => Promise<void>> = [];
+
+  if (!env.REDIS_URL) {
+    const redis = await startRedis({ persist: true, dataDir: path.join(DATA, 'redis') });
+    stops.push(() => redis.stop());
+    env.REDIS_URL = redis.url;
+    say(`redis-server on ${redis.url} (data in .mailroom/data/redis)`);
+  }
+  if (!env.MONGODB_URI) {
+    const mongo = await startFerretdb({ dataDir: path.join(DATA, 'ferretdb') });
+    stops.push(() => mongo.stop());
+    env.MONGODB_URI = `${mongo.uri.replace(/\/?$/, '/')}mailroom`;
+    say(`FerretDB (MongoDB wire protocol) on ${mongo.uri} (data in .mailroom/data/ferretdb)`);
+  }
+
+  const children: ChildProcess[] = [];
+  const spawnApp = (name: string, entry: string, extra: Record<string, string> = {}) => {
+    const child = spawn(TSX, [path.join(REPO_ROOT, entry)], { env: { ...env, ...extra }, stdio: 'inherit' });
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        say(`${name} exited (${signal ?? code}); stopping everything`);
+        void stop(1);
+      }
+    });
+    children.push(child);
+  };
+
+  if (!env.MANAGED_SMTP_URL) {
+    const port = Number(env.SMTP_SINK_PORT ?? (await getFreePort()));
+    spawnApp('smtp-sink', 'infra/dev/smtp-sink.main.ts', { SMTP_SINK_PORT: String(port) });
+    env.MANAGED_SMTP_URL = `smtp://127.0.0.1:${port}`;
+    env.MANAGED_FROM ??= 'Mailroom <no-reply@mailroom.localhost>';
+    say(`SMTP sink with the mailbox simulator as the managed provider on ${env.MANAGED_SMTP_URL}`);
+  }
+  env.PORT ??= '3000';
+  env.SMTP_IGNORE_TLS ??= 'true';
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+
+  spawnApp('api', 'apps/api/src/main.ts');
+  spawnApp('worker', 'apps/worker/src/main.ts');
+  spawnApp('scheduler', 'apps/scheduler/src/main.ts');
+
+  say(`API on http://localhost:${env.PORT}  (health: /healthz, readiness: /readyz)`);
+  if (!process.env.OPERATOR_TOKEN) say('operator token (development default): mailroom-dev-operator-token');
+  say(
+    `create a workspace:  curl -s -X POST localhost:${env.PORT}/v1/workspaces -H 'Authorization: Bearer ${process.env.OPERATOR_TOKEN ? '$OPERATOR_TOKEN' : 'mailroom-dev-operator-token'}' -H 'Content-Type: application/json' -d '{"name":"Acme"}'`,
+  );
+  say('simulator recipients: delivered@ bounce@ tempfail@ tempfail-once@ slow@ mailboxfull@ blocked@ simulator.mailroom.test');
+}
+
+main().catch((err) => {
+  console.error('[mailroom] failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});
