@@ -14,3 +14,5 @@ export * from './idempotency';
 export * from './smtp-errors';
 export * from './retention';
 export * from './run-main';
+export * from './suppression.repository';
+export * from './activity.repository';
