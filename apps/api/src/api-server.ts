@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import {
   connectDatabases,
+  createActivityRepository,
+  createSuppressionRepository,
   createEmailLogRepository,
   createEmailSettingsRepository,
   createIdempotencyStore,
@@ -29,6 +31,10 @@ export async function startApiServer(config: Config, log: Logger): Promise<ApiSe
   await workspaces.ensureIndexes();
   const logs = createEmailLogRepository(dbs.logs);
   await logs.ensureIndexes();
+  const suppressions = createSuppressionRepository(dbs.main);
+  await suppressions.ensureIndexes();
+  const activity = createActivityRepository(dbs.logs);
+  await activity.ensureIndexes();
   const settings = createEmailSettingsRepository(dbs.main, createSecretBox(config.secretsKey));
   const sendQueue = createSendEmailQueue(redis, config.queuePrefix, config.send.attempts, config.send.backoffMs);
   const app = createApp({
@@ -41,6 +47,8 @@ export async function startApiServer(config: Config, log: Logger): Promise<ApiSe
     logs,
     sendQueue,
     idempotency: createIdempotencyStore(redis, config.queuePrefix),
+    suppressions,
+    activity,
     requireKey: createKeyAuth(workspaces),
   });
 

@@ -1,6 +1,7 @@
 import express, { type Express, type RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import {
+  type ActivityRepository,
   type Config,
   type Databases,
   type EmailLogRepository,
@@ -9,6 +10,7 @@ import {
   type KeyRole,
   type Logger,
   type SendEmailQueue,
+  type SuppressionRepository,
   type WorkspaceRepository,
 } from '@mailroom/shared';
 import { errorHandler, notFoundHandler } from './http-error';
@@ -28,6 +30,8 @@ export interface ApiDeps {
   logs: EmailLogRepository;
   sendQueue: SendEmailQueue;
   idempotency: IdempotencyStore;
+  suppressions: SuppressionRepository;
+  activity: ActivityRepository;
   requireKey: (...roles: KeyRole[]) => RequestHandler;
 }
 

@@ -1,5 +1,6 @@
 import {
   connectDatabases,
+  createActivityRepository,
   createEmailLogRepository,
   createRedis,
   createRetentionQueue,
@@ -23,9 +24,11 @@ export async function startSchedulerApp(config: Config, log: Logger): Promise<Sc
   const dbs = await connectDatabases(config, 'mailroom-scheduler');
   const logs = createEmailLogRepository(dbs.logs);
   await logs.ensureIndexes();
+  const activity = createActivityRepository(dbs.logs);
+  await activity.ensureIndexes();
   const queue = createRetentionQueue(redis, config.queuePrefix);
   await queue.upsertJobScheduler(RETENTION_SCHEDULER_ID, { pattern: RETENTION_PATTERN, tz: 'UTC' }, { name: 'retention', data: {} });
-  const worker = createRetentionWorker({ config, connection: redis, logs, log });
+  const worker = createRetentionWorker({ config, connection: redis, logs, activity, log });
   worker.on('error', (err) => log.error({ err }, 'retention worker error'));
   await worker.waitUntilReady();
   log.info({ scheduler: RETENTION_SCHEDULER_ID, pattern: RETENTION_PATTERN, tz: 'UTC', months: config.retentionMonths }, 'scheduler ready');

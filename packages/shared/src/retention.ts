@@ -1,3 +1,4 @@
+import type { ActivityRepository } from './activity.repository';
 import type { EmailLogRepository } from './email-log.repository';
 import type { Logger } from './logger';
 
@@ -27,6 +28,7 @@ export interface RetentionResult {
   cutoff: string;
   removed: number;
   contentRemoved: number;
+  activityRemoved: number;
   durationMs: number;
 }
 
@@ -37,6 +39,8 @@ export interface RetentionResult {
  */
 export async function runRetention(deps: {
   logs: EmailLogRepository;
+  /** The activity log follows the same retention. */
+  activity?: ActivityRepository;
   log: Logger;
   now: Date;
   months: number;
@@ -60,7 +64,13 @@ export async function runRetention(deps: {
     contentRemoved += n;
     if (n === 0) break;
   }
-  const result = { cutoff: cutoff.toISOString(), removed, contentRemoved, durationMs: Date.now() - started };
+  let activityRemoved = 0;
+  for (;;) {
+    const n = deps.activity ? await deps.activity.deleteBatchOlderThan(cutoff, batchSize) : 0;
+    activityRemoved += n;
+    if (n === 0) break;
+  }
+  const result = { cutoff: cutoff.toISOString(), removed, contentRemoved, activityRemoved, durationMs: Date.now() - started };
   deps.log.info(result, 'retention cleanup finished');
   return result;
 }

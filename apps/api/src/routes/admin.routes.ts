@@ -14,6 +14,7 @@ export function adminRoutes(deps: ApiDeps): Router {
     const body = parseOr400(RetentionRunRequest, req.body ?? {});
     const result = await runRetention({
       logs: deps.logs,
+      activity: deps.activity,
       log: deps.log,
       now: body.now ? new Date(body.now) : new Date(),
       months: deps.config.retentionMonths,

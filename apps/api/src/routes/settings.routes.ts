@@ -27,6 +27,13 @@ export function settingsRoutes(deps: ApiDeps): Router {
     const settings = await deps.settings.put(workspaceId, input);
     await bumpVersion(workspaceId);
     deps.log.info({ workspaceId, kind: input.kind, keyId: req.apiKey!.keyId }, 'email settings changed');
+    await deps.activity.record({
+      workspaceId,
+      action: 'settings.changed',
+      actorKeyId: req.apiKey!.keyId,
+      target: 'email',
+      details: { kind: input.kind, from: input.from },
+    });
     res.json({ connected: true, settings });
   });
 
@@ -34,7 +41,16 @@ export function settingsRoutes(deps: ApiDeps): Router {
     const workspaceId = req.apiKey!.workspaceId;
     const removed = await deps.settings.remove(workspaceId);
     await bumpVersion(workspaceId);
-    if (removed) deps.log.info({ workspaceId, keyId: req.apiKey!.keyId }, 'email settings disconnected');
+    if (removed) {
+      deps.log.info({ workspaceId, keyId: req.apiKey!.keyId }, 'email settings disconnected');
+      await deps.activity.record({
+        workspaceId,
+        action: 'settings.disconnected',
+        actorKeyId: req.apiKey!.keyId,
+        target: 'email',
+        details: null,
+      });
+    }
     res.status(204).end();
   });
 
@@ -58,6 +74,13 @@ export function settingsRoutes(deps: ApiDeps): Router {
     };
     // A test answers now: one attempt, ahead of the regular queue.
     await deps.sendQueue.add('test', job, { jobId: emailId, attempts: 1, priority: 1 });
+    await deps.activity.record({
+      workspaceId,
+      action: 'settings.test_sent',
+      actorKeyId: req.apiKey!.keyId,
+      target: emailId,
+      details: { to },
+    });
 
     const deadline = Date.now() + deps.config.send.testSendTimeoutMs;
     while (Date.now() < deadline) {

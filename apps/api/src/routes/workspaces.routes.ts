@@ -9,7 +9,14 @@ export function workspacesRoutes(deps: ApiDeps): Router {
   const router = Router();
   router.post('/v1/workspaces', requireOperator(deps.config.operatorToken), async (req, res) => {
     const body = parseOr400(CreateWorkspaceRequest, req.body);
-    const { workspace, keys } = await deps.workspaces.create(body.name);
+    const { workspace, keys, keyIds } = await deps.workspaces.create(body.name);
+    await deps.activity.record({
+      workspaceId: workspace._id,
+      action: 'workspace.created',
+      actorKeyId: 'operator',
+      target: workspace._id,
+      details: { name: workspace.name, keyIds },
+    });
     deps.log.info({ workspaceId: workspace._id }, 'workspace created');
     res.status(201).json({ id: workspace._id, name: workspace.name, createdAt: workspace.createdAt.toISOString(), keys });
   });
