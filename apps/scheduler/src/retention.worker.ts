@@ -2,6 +2,7 @@ import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import {
   QUEUES,
   runRetention,
+  type ActivityRepository,
   type Config,
   type EmailLogRepository,
   type Logger,
