@@ -4,14 +4,15 @@ import {
   createEmailLogRepository,
   createRedis,
   createRetentionQueue,
-  RETENTION_PATTERN,
   RETENTION_SCHEDULER_ID,
   type Config,
   type Logger,
+  type RetentionQueue,
 } from '@mailroom/shared';
 import { createRetentionWorker } from './retention.worker';
 
 export interface SchedulerApp {
+  queue: RetentionQueue;
   close(): Promise<void>;
 }
 
@@ -27,12 +28,13 @@ export async function startSchedulerApp(config: Config, log: Logger): Promise<Sc
   const activity = createActivityRepository(dbs.logs);
   await activity.ensureIndexes();
   const queue = createRetentionQueue(redis, config.queuePrefix);
-  await queue.upsertJobScheduler(RETENTION_SCHEDULER_ID, { pattern: RETENTION_PATTERN, tz: 'UTC' }, { name: 'retention', data: {} });
+  await queue.upsertJobScheduler(RETENTION_SCHEDULER_ID, { pattern: config.retentionSchedule, tz: 'UTC' }, { name: 'retention', data: {} });
   const worker = createRetentionWorker({ config, connection: redis, logs, activity, log });
   worker.on('error', (err) => log.error({ err }, 'retention worker error'));
   await worker.waitUntilReady();
-  log.info({ scheduler: RETENTION_SCHEDULER_ID, pattern: RETENTION_PATTERN, tz: 'UTC', months: config.retentionMonths }, 'scheduler ready');
+  log.info({ scheduler: RETENTION_SCHEDULER_ID, pattern: config.retentionSchedule, tz: 'UTC', months: config.retentionMonths }, 'scheduler ready');
   return {
+    queue,
     async close() {
       await worker.close();
       await queue.close();

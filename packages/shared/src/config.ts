@@ -61,6 +61,14 @@ const EnvSchema = z.object({
     .default('smtp://smtp.office365.com:587'),
   OUTLOOK_TOKEN_URL: z.url().default('https://login.microsoftonline.com/common/oauth2/v2.0/token'),
   RETENTION_MONTHS: int(1, 120).default(6),
+  /** Cron pattern (UTC) of the cleanup; tests use a faster one. */
+  RETENTION_SCHEDULE: z
+    .string()
+    .regex(/^[\d*/,\- ]+$/, 'must be a cron pattern')
+    .default('0 3 * * *'),
+  /** Requests per key per minute, by role (0 turns the limit off). */
+  RATE_LIMIT_SEND_PER_MINUTE: int(0, 10_000_000).default(6000),
+  RATE_LIMIT_ADMIN_PER_MINUTE: int(0, 10_000_000).default(1200),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -96,6 +104,9 @@ export interface Config {
     outlook: { smtpUrl: string; tokenUrl: string };
   };
   retentionMonths: number;
+  retentionSchedule: string;
+  /** Requests per API key per minute, by key role; 0 means unlimited. */
+  rateLimit: { send: number; admin: number };
   /** Values generated for development, which `main.ts` warns about. */
   devDefaults: string[];
 }
@@ -169,6 +180,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       outlook: { smtpUrl: e.OUTLOOK_SMTP_URL, tokenUrl: e.OUTLOOK_TOKEN_URL },
     },
     retentionMonths: e.RETENTION_MONTHS,
+    retentionSchedule: e.RETENTION_SCHEDULE,
+    rateLimit: { send: e.RATE_LIMIT_SEND_PER_MINUTE, admin: e.RATE_LIMIT_ADMIN_PER_MINUTE },
     devDefaults,
   };
 }

@@ -12,7 +12,6 @@ export const QUEUES = {
 
 /** The job scheduler id of the daily cleanup: one id, so any number of schedulers make one job per tick. */
 export const RETENTION_SCHEDULER_ID = 'retention-daily';
-export const RETENTION_PATTERN = '0 3 * * *';
 
 /** How long finished jobs stay visible in Bull Board before Redis forgets them. */
 export const FINISHED_JOB_RETENTION = {
