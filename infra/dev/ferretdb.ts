@@ -9,7 +9,7 @@
  *   await db.stop();                    // gone, temp dir removed
  */
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, ServerProcess, canConnect, findExecutable, getFreePort, makeTempDir, removeTempDir, sleep } from './process';
@@ -28,8 +28,13 @@ export interface StartFerretdbOptions {
   /** SQLite directory (created if missing, kept by `stop()`); a fresh temp dir when omitted. */
   dataDir?: string;
   handler?: 'sqlite' | 'postgresql';
-  /** Required for handler 'postgresql', e.g. postgres://127.0.0.1:5432/ferretdb (db must exist). */
+  /** For handler 'postgresql', e.g. postgres://127.0.0.1:5432/ferretdb (db must exist). */
   postgresqlUrl?: string;
+  /**
+   * For handler 'postgresql' without a URL: the database to create (if missing) and keep on the
+   * local server. Without it a scratch database is created and dropped by `stop()`.
+   */
+  postgresDatabase?: string;
   /** FerretDB log level on stderr (default 'error'; output is kept for error messages). */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** How long to wait for the server to answer (default 30 s). */
@@ -205,11 +210,51 @@ async function waitForPing(uri: string, sp: ServerProcess, deadline: number): Pr
   throw new Error(`FerretDB at ${uri} did not answer ping (${why})\n${sp.recentOutput()}`);
 }
 
+/** Where FerretDB's PostgreSQL backend keeps its databases (no database name). */
+function postgresBase(): string {
+  return (process.env.MAILROOM_FERRETDB_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
+}
+
+function psql(sql: string, timeoutMs = 5000): string {
+  return execFileSync('psql', [`${postgresBase()}/postgres`, '-qtAc', sql], {
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).toString();
+}
+
+let postgresReachable: boolean | undefined;
+
+/**
+ * The backend to use when none is asked for: MAILROOM_FERRETDB_HANDLER, else PostgreSQL when a
+ * server answers at MAILROOM_FERRETDB_POSTGRES (default the local one), else SQLite. PostgreSQL
+ * is preferred: FerretDB's SQLite backend serializes writers and answers SQLITE_BUSY under the
+ * concurrent writes a worker makes, and it cannot push any filter but `_id` down.
+ */
+export function defaultFerretdbHandler(): 'sqlite' | 'postgresql' {
+  const forced = process.env.MAILROOM_FERRETDB_HANDLER;
+  if (forced === 'sqlite' || forced === 'postgresql') return forced;
+  if (postgresReachable === undefined) {
+    try {
+      postgresReachable = psql('SELECT 1', 3000).trim() === '1';
+    } catch {
+      postgresReachable = false;
+    }
+  }
+  return postgresReachable ? 'postgresql' : 'sqlite';
+}
+
 export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<RunningFerretdb> {
-  const handler = opts.handler ?? 'sqlite';
+  const handler = opts.handler ?? defaultFerretdbHandler();
   const timeoutMs = opts.timeoutMs ?? 30_000;
+  // PostgreSQL without a URL: a database of our own on the local server (a fixed name persists).
+  let ownPgDatabase: string | undefined;
   if (handler === 'postgresql' && !opts.postgresqlUrl) {
-    throw new Error("startFerretdb: handler 'postgresql' needs postgresqlUrl");
+    const name = opts.postgresDatabase ?? `mailroom_${process.pid}_${Date.now().toString(36)}`;
+    if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`startFerretdb: bad PostgreSQL database name ${name}`);
+    if (psql(`SELECT 1 FROM pg_database WHERE datname = '${name}'`).trim() !== '1')
+      psql(`CREATE DATABASE ${name} ENCODING 'UTF8' TEMPLATE template0`);
+    if (!opts.postgresDatabase) ownPgDatabase = name;
+    opts = { ...opts, postgresqlUrl: `${postgresBase()}/${name}` };
   }
   const binary = await ensureFerretdbBinary();
 
@@ -306,6 +351,13 @@ export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<Ru
       stopped = true;
       await kill();
       if (ownDataDir) removeTempDir(ownDataDir);
+      if (ownPgDatabase) {
+        try {
+          psql(`DROP DATABASE IF EXISTS ${ownPgDatabase} WITH (FORCE)`);
+        } catch {
+          // best effort: a leftover scratch database is harmless
+        }
+      }
     },
   };
 }

@@ -29,10 +29,14 @@ async function main() {
     say(`redis-server on ${redis.url} (data in .mailroom/data/redis)`);
   }
   if (!env.MONGODB_URI) {
-    const mongo = await startFerretdb({ dataDir: path.join(DATA, 'ferretdb') });
+    // PostgreSQL backend when a local server answers (data in its database mailroom_dev),
+    // otherwise SQLite (data in .mailroom/data/ferretdb).
+    const mongo = await startFerretdb({ dataDir: path.join(DATA, 'ferretdb'), postgresDatabase: 'mailroom_dev' });
     stops.push(() => mongo.stop());
     env.MONGODB_URI = `${mongo.uri.replace(/\/?$/, '/')}mailroom`;
-    say(`FerretDB (MongoDB wire protocol) on ${mongo.uri} (data in .mailroom/data/ferretdb)`);
+    say(
+      `FerretDB (MongoDB wire protocol) on ${mongo.uri}, ${mongo.dataDir ? 'SQLite backend in .mailroom/data/ferretdb' : 'PostgreSQL backend, database mailroom_dev'}`,
+    );
   }
 
   const children: ChildProcess[] = [];

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { createLogger, loadConfig, type Config } from '@mailroom/shared';
 import { startApiServer, type ApiServer } from '../../apps/api/src/api-server';
+import type { SnsHttp } from '../../apps/api/src/webhooks/ses';
 import { startWorkerApp, type WorkerApp } from '../../apps/worker/src/worker-app';
 
 /** Servers started once per run by tests/global-setup.ts. */
@@ -42,7 +43,7 @@ export interface TestSystem {
  * Starts the API (and by default a worker) in this process against the run's real Redis and
  * MongoDB-compatible server, in a namespace of its own: fresh databases, a fresh queue prefix.
  */
-export async function startTestSystem(opts: { env: Record<string, string>; worker?: boolean }): Promise<TestSystem> {
+export async function startTestSystem(opts: { env: Record<string, string>; worker?: boolean; snsHttp?: SnsHttp }): Promise<TestSystem> {
   const { redisUrl, mongoUri } = testServers();
   const namespace = `t${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const config = loadConfig({
@@ -66,7 +67,7 @@ export async function startTestSystem(opts: { env: Record<string, string>; worke
     ...opts.env,
   });
   const log = createLogger({ level: config.logLevel, name: namespace });
-  const api = await startApiServer(config, log);
+  const api = await startApiServer(config, log, opts.snsHttp ? { snsHttp: opts.snsHttp } : {});
   const workers: WorkerApp[] = [];
   const startWorker = async () => {
     const w = await startWorkerApp(config, log);

@@ -4,7 +4,7 @@
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { existsSync } from 'node:fs';
-import { ensureFerretdbBinary, startFerretdb, type RunningFerretdb } from '../../infra/dev/ferretdb';
+import { defaultFerretdbHandler, ensureFerretdbBinary, startFerretdb, type RunningFerretdb } from '../../infra/dev/ferretdb';
 import { startRedis, type RunningRedis } from '../../infra/dev/redis';
 
 jest.setTimeout(30_000);
@@ -111,41 +111,46 @@ describe('startFerretdb', () => {
     expect(existsSync(a)).toBe(true);
   });
 
-  it('inserts and finds, kill() takes it down, start() brings the same data back', async () => {
-    const db = await startFerretdb();
-    started.push(db);
-    expect(db.uri).toBe(`mongodb://127.0.0.1:${db.port}/`);
-    expect(db.kind).toBe('ferretdb');
+  it.each(['sqlite', 'postgresql'] as const)(
+    'with the %s backend, inserts and finds, kill() takes it down, start() brings the same data back',
+    async (handler) => {
+      // Without a PostgreSQL server the default falls back to SQLite, which the other case covers.
+      if (handler === 'postgresql' && defaultFerretdbHandler() !== 'postgresql') return expect(defaultFerretdbHandler()).toBe('sqlite');
+      const db = await startFerretdb({ handler });
+      started.push(db);
+      expect(db.uri).toBe(`mongodb://127.0.0.1:${db.port}/`);
+      expect(db.kind).toBe('ferretdb');
 
-    const client = mongoClient(db.uri);
-    clients.push(client);
-    const coll = client.db('harness').collection<{ _id: string; n: number }>('docs');
-    await coll.insertOne({ _id: 'a', n: 1 });
-    expect(await coll.findOne({ _id: 'a' })).toEqual({ _id: 'a', n: 1 });
+      const client = mongoClient(db.uri);
+      clients.push(client);
+      const coll = client.db('harness').collection<{ _id: string; n: number }>('docs');
+      await coll.insertOne({ _id: 'a', n: 1 });
+      expect(await coll.findOne({ _id: 'a' })).toEqual({ _id: 'a', n: 1 });
 
-    await db.kill();
-    expect(db.pid).toBeUndefined();
-    await expect(coll.findOne({ _id: 'a' })).rejects.toThrow();
-    const fresh = mongoClient(db.uri);
-    await expect(fresh.connect()).rejects.toThrow();
-    await fresh.close();
+      await db.kill();
+      expect(db.pid).toBeUndefined();
+      await expect(coll.findOne({ _id: 'a' })).rejects.toThrow();
+      const fresh = mongoClient(db.uri);
+      await expect(fresh.connect()).rejects.toThrow();
+      await fresh.close();
 
-    await db.start();
-    expect(db.pid).toBeDefined();
-    // The same client reconnects by itself once the server is back.
-    expect(await coll.findOne({ _id: 'a' })).toEqual({ _id: 'a', n: 1 });
+      await db.start();
+      expect(db.pid).toBeDefined();
+      // The same client reconnects by itself once the server is back.
+      expect(await coll.findOne({ _id: 'a' })).toEqual({ _id: 'a', n: 1 });
 
-    const dir = db.dataDir!;
-    await client.close();
-    await db.stop();
-    expect(existsSync(dir)).toBe(false);
-  });
+      const dir = db.dataDir;
+      await client.close();
+      await db.stop();
+      if (handler === 'sqlite') expect(existsSync(dir!)).toBe(false);
+    },
+  );
 
   it('runs two instances at once, each with its own data', async () => {
     const [one, two] = await Promise.all([startFerretdb(), startFerretdb()]);
     started.push(one, two);
     expect(one.port).not.toBe(two.port);
-    expect(one.dataDir).not.toBe(two.dataDir);
+    if (one.dataDir !== undefined) expect(one.dataDir).not.toBe(two.dataDir);
 
     const c1 = mongoClient(one.uri);
     const c2 = mongoClient(two.uri);

@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import {
   connectDatabases,
+  createCachedSuppressionRepository,
+  createCachedTrackingSettings,
   createActivityRepository,
   createSuppressionRepository,
   createEmailLogRepository,
@@ -10,12 +12,17 @@ import {
   createRedis,
   createSecretBox,
   createSendEmailQueue,
+  createRetentionQueue,
+  createDeliveryEventQueue,
+  createTrackingSettingsRepository,
+  createTrackingTokens,
   createWorkspaceRepository,
   type Config,
   type Logger,
 } from '@mailroom/shared';
-import { createApp } from './app';
+import { createApp, type ApiDeps } from './app';
 import { createKeyAuth } from './auth';
+import { createRateLimiter, withRateLimit } from './rate-limit';
 
 export interface ApiServer {
   url: string;
@@ -24,19 +31,23 @@ export interface ApiServer {
 }
 
 /** Connects, builds the app and listens (port 0 picks a free port, as tests do). */
-export async function startApiServer(config: Config, log: Logger): Promise<ApiServer> {
+export async function startApiServer(config: Config, log: Logger, overrides: Partial<Pick<ApiDeps, 'snsHttp'>> = {}): Promise<ApiServer> {
   const redis = createRedis(config.redisUrl, 'client');
   const dbs = await connectDatabases(config, 'mailroom-api');
   const workspaces = createWorkspaceRepository(dbs.main);
   await workspaces.ensureIndexes();
   const logs = createEmailLogRepository(dbs.logs);
   await logs.ensureIndexes();
-  const suppressions = createSuppressionRepository(dbs.main);
+  const suppressions = createCachedSuppressionRepository(createSuppressionRepository(dbs.main), redis, config.queuePrefix);
   await suppressions.ensureIndexes();
   const activity = createActivityRepository(dbs.logs);
   await activity.ensureIndexes();
   const settings = createEmailSettingsRepository(dbs.main, createSecretBox(config.secretsKey));
   const sendQueue = createSendEmailQueue(redis, config.queuePrefix, config.send.attempts, config.send.backoffMs);
+  // Only for Bull Board: the scheduler owns the retention job.
+  const retentionQueue = createRetentionQueue(redis, config.queuePrefix);
+  const deliveryEvents = createDeliveryEventQueue(redis, config.queuePrefix, config.events.attempts, config.events.backoffMs);
+  const boardQueues = [sendQueue, retentionQueue, deliveryEvents];
   const app = createApp({
     config,
     log,
@@ -49,7 +60,12 @@ export async function startApiServer(config: Config, log: Logger): Promise<ApiSe
     idempotency: createIdempotencyStore(redis, config.queuePrefix),
     suppressions,
     activity,
-    requireKey: createKeyAuth(workspaces),
+    requireKey: withRateLimit(createKeyAuth(workspaces), createRateLimiter(redis, config, log)),
+    boardQueues,
+    deliveryEvents,
+    trackingSettings: createCachedTrackingSettings(createTrackingSettingsRepository(dbs.main), redis, config.queuePrefix),
+    trackingTokens: createTrackingTokens(createSecretBox(config.secretsKey).deriveKey('tracking-v1')),
+    ...overrides,
   });
 
   const server: Server = await new Promise((resolve, reject) => {
@@ -66,7 +82,7 @@ export async function startApiServer(config: Config, log: Logger): Promise<ApiSe
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      await sendQueue.close();
+      for (const q of boardQueues) await q.close();
       await redis.quit().catch(() => redis.disconnect());
       await dbs.close();
     },

@@ -1,3 +1,4 @@
+import type { Queue } from 'bullmq';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import {
@@ -10,15 +11,27 @@ import {
   type KeyRole,
   type Logger,
   type SendEmailQueue,
+  type DeliveryEventQueue,
   type SuppressionRepository,
+  type TrackingSettingsRepository,
+  type TrackingTokens,
   type WorkspaceRepository,
 } from '@mailroom/shared';
+import { bullBoardRoutes } from './bull-board';
 import { errorHandler, notFoundHandler } from './http-error';
+import { activityRoutes } from './routes/activity.routes';
+import { emailLogsRoutes } from './routes/email-logs.routes';
+import { openapiRoutes } from './routes/openapi.routes';
 import { adminRoutes } from './routes/admin.routes';
 import { emailsRoutes } from './routes/emails.routes';
 import { healthRoutes } from './routes/health.routes';
 import { settingsRoutes } from './routes/settings.routes';
+import { webRoutes } from './routes/web.routes';
 import { workspacesRoutes } from './routes/workspaces.routes';
+import { suppressionsRoutes } from './routes/suppressions.routes';
+import { trackingRoutes } from './routes/tracking.routes';
+import { webhooksRoutes } from './routes/webhooks.routes';
+import type { SnsHttp } from './webhooks/ses';
 
 export interface ApiDeps {
   config: Config;
@@ -33,6 +46,14 @@ export interface ApiDeps {
   suppressions: SuppressionRepository;
   activity: ActivityRepository;
   requireKey: (...roles: KeyRole[]) => RequestHandler;
+  /** Queues shown to operators in Bull Board at /admin/queues. */
+  boardQueues: Queue[];
+  /** Webhook and tracking events go here; the delivery-event worker applies them. */
+  deliveryEvents: DeliveryEventQueue;
+  trackingSettings: TrackingSettingsRepository;
+  trackingTokens: TrackingTokens;
+  /** SNS certificate and subscription fetches (tests inject local certificates; production uses fetch). */
+  snsHttp?: SnsHttp;
 }
 
 /** Builds the HTTP app from its dependencies; it does not listen (see `api-server.ts`). */
@@ -42,6 +63,8 @@ export function createApp(deps: ApiDeps): Express {
   app.set('trust proxy', 'loopback');
   // Base64 attachments grow by a third; the rest of a message adds up to a few MB.
   const limit = Math.ceil((deps.config.send.maxAttachmentsBytes * 4) / 3) + 12 * 1024 * 1024;
+  // Webhooks need the raw bytes for their signatures: registered before the JSON parser.
+  app.use(webhooksRoutes(deps));
   app.use(express.json({ limit, strict: true }));
 
   app.use(healthRoutes(deps));
@@ -49,6 +72,13 @@ export function createApp(deps: ApiDeps): Express {
   app.use(emailsRoutes(deps));
   app.use(settingsRoutes(deps));
   app.use(adminRoutes(deps));
+  app.use(trackingRoutes(deps));
+  app.use(suppressionsRoutes(deps));
+  app.use(emailLogsRoutes(deps));
+  app.use(activityRoutes(deps));
+  app.use(openapiRoutes(deps));
+  app.use(bullBoardRoutes(deps.boardQueues, deps.config.operatorToken));
+  app.use(webRoutes());
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.log));

@@ -1,5 +1,6 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import {
+  ERROR_HINTS,
   normalizeSendError,
   QUEUES,
   SendEmailJob,
@@ -8,7 +9,11 @@ import {
   type Logger,
   type Outbox,
   type SendOutcome,
+  type SuppressionRepository,
+  type TrackingSettingsRepository,
+  type TrackingTokens,
 } from '@mailroom/shared';
+import { applyTracking } from './tracking';
 import type { ResolvedTransport, TransportRegistry } from './transports/transport-registry';
 
 export interface SendResult {
@@ -54,6 +59,10 @@ export interface SendEmailWorkerDeps {
   logs: EmailLogRepository;
   outbox: Outbox;
   log: Logger;
+  /** Suppressed recipients are not handed off. */
+  suppressions: SuppressionRepository;
+  /** Open/click tracking: the workspace switch and the token signer. */
+  tracking: { settings: TrackingSettingsRepository; tokens: TrackingTokens };
   /** Called when a write to the logs database failed (the outcome stays in the outbox). */
   onLogsWriteFailed?: (err: unknown) => void;
 }
@@ -111,6 +120,26 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       content: c,
     } as const;
 
+    // A hard bounce or complaint suppressed the address: sending again would hurt the sender's reputation.
+    const suppressed = await deps.suppressions.find(data.workspaceId, c.to);
+    if (suppressed) {
+      const reason = suppressed.reason === 'complaint' ? 'a spam complaint' : suppressed.reason === 'hard_bounce' ? 'a hard bounce' : 'an admin';
+      await record({
+        ...base,
+        status: 'send_failed',
+        providerMessageId: null,
+        error: `Not sent: ${c.to} is on the suppression list since ${suppressed.createdAt.toISOString()} (${reason}${suppressed.emailId ? `, email ${suppressed.emailId}` : ''}${suppressed.detail ? `: ${suppressed.detail}` : ''})`,
+        errorCode: 'ESUPPRESSED',
+        errorHint: ERROR_HINTS.ESUPPRESSED!,
+        nextRetryAt: null,
+        sentAt: new Date().toISOString(),
+      });
+      throw new UnrecoverableError(`ESUPPRESSED: ${c.to} is suppressed`);
+    }
+    const tracked =
+      deps.config.tracking.enabled && c.html !== undefined && c.tracking !== false && (await deps.tracking.settings.isEnabled(data.workspaceId));
+    const html = tracked ? applyTracking(c.html!, data.emailId, deps.tracking.tokens, deps.config.publicUrl) : c.html;
+
     try {
       const info = await transport.transporter.sendMail({
         from: transport.from,
@@ -119,7 +148,7 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
         ...(c.bcc ? { bcc: c.bcc } : {}),
         ...(c.replyTo ? { replyTo: c.replyTo } : {}),
         subject: c.subject,
-        ...(c.html !== undefined ? { html: c.html } : {}),
+        ...(html !== undefined ? { html } : {}),
         ...(c.text !== undefined ? { text: c.text } : {}),
         messageId,
         headers: { ...c.headers, 'X-Mailroom-Id': data.emailId },

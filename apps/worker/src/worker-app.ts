@@ -1,13 +1,20 @@
 import {
   connectDatabases,
+  createCachedSuppressionRepository,
+  createCachedTrackingSettings,
+  createEmailEventsRepository,
   createEmailLogRepository,
   createEmailSettingsRepository,
   createOutbox,
   createRedis,
   createSecretBox,
+  createSuppressionRepository,
+  createTrackingSettingsRepository,
+  createTrackingTokens,
   type Config,
   type Logger,
 } from '@mailroom/shared';
+import { createDeliveryEventWorker } from './delivery-event.worker';
 import { createSendEmailWorker } from './send-email.worker';
 import { createTransportRegistry } from './transports/transport-registry';
 
@@ -24,7 +31,12 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
   const dbs = await connectDatabases(config, 'mailroom-worker');
   const logs = createEmailLogRepository(dbs.logs);
   await logs.ensureIndexes();
-  const settings = createEmailSettingsRepository(dbs.main, createSecretBox(config.secretsKey));
+  const secretBox = createSecretBox(config.secretsKey);
+  const settings = createEmailSettingsRepository(dbs.main, secretBox);
+  const suppressions = createCachedSuppressionRepository(createSuppressionRepository(dbs.main), redis, config.queuePrefix);
+  await suppressions.ensureIndexes();
+  const events = createEmailEventsRepository(dbs.logs, { machineWindowMs: config.tracking.machineOpenWindowSeconds * 1000 });
+  await events.ensureIndexes();
   const outbox = createOutbox(redis, config.queuePrefix);
   const transports = createTransportRegistry({ config, settings, redis, log });
 
@@ -35,9 +47,16 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
     logs,
     outbox,
     log,
+    suppressions,
+    tracking: {
+      settings: createCachedTrackingSettings(createTrackingSettingsRepository(dbs.main), redis, config.queuePrefix),
+      tokens: createTrackingTokens(secretBox.deriveKey('tracking-v1')),
+    },
     onLogsWriteFailed: (err) => log.warn({ err }, 'logs database unavailable; outcome kept in the outbox'),
   });
   worker.on('error', (err) => log.error({ err }, 'send worker error'));
+  const eventWorker = createDeliveryEventWorker({ config, connection: redis, events, suppressions, log });
+  eventWorker.on('error', (err) => log.error({ err }, 'delivery event worker error'));
 
   let flushing: Promise<{ written: number; left: number }> | null = null;
   const flushOutbox = () => {
@@ -57,6 +76,7 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
   timer.unref();
 
   await worker.waitUntilReady();
+  await eventWorker.waitUntilReady();
   log.info({ concurrency: config.send.concurrency, queuePrefix: config.queuePrefix }, 'worker ready');
 
   return {
@@ -64,6 +84,7 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
     async close() {
       clearInterval(timer);
       await worker.close();
+      await eventWorker.close();
       await flushOutbox().catch((err) => log.warn({ err }, 'final outbox flush failed'));
       await transports.close();
       await redis.quit().catch(() => redis.disconnect());

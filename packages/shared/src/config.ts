@@ -61,6 +61,27 @@ const EnvSchema = z.object({
     .default('smtp://smtp.office365.com:587'),
   OUTLOOK_TOKEN_URL: z.url().default('https://login.microsoftonline.com/common/oauth2/v2.0/token'),
   RETENTION_MONTHS: int(1, 120).default(6),
+  /** Delivery-event webhooks: a provider whose key is not set answers 404. */
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  MAILGUN_SIGNING_KEY: z.string().min(8).optional(),
+  /** SendGrid's signed event webhook public key (base64 DER as SendGrid shows it, or PEM). */
+  SENDGRID_VERIFICATION_KEY: z.string().min(40).optional(),
+  POSTMARK_WEBHOOK_AUTH: z
+    .string()
+    .regex(/^[^:]+:.+$/, 'must be user:pass')
+    .optional(),
+  /** Comma-separated SNS topic ARNs whose SES notifications are accepted. */
+  SES_TOPIC_ARNS: z
+    .string()
+    .regex(/^arn:[^,\s]+(,arn:[^,\s]+)*$/, 'must be comma-separated arn:… values')
+    .optional(),
+  TRACKING_ENABLED: bool.default(true),
+  MACHINE_OPEN_WINDOW_SECONDS: int(0, 3600).default(2),
+  EVENTS_CONCURRENCY: int(1, 5000).default(500),
+  EVENTS_BATCH_SIZE: int(1, 5000).default(500),
+  EVENTS_BATCH_WAIT_MS: int(0, 10_000).default(20),
+  EVENTS_ATTEMPTS: int(1, 50).default(8),
+  EVENTS_BACKOFF_MS: int(1, 3_600_000).default(2_000),
   /** Cron pattern (UTC) of the cleanup; tests use a faster one. */
   RETENTION_SCHEDULE: z
     .string()
@@ -104,6 +125,16 @@ export interface Config {
     outlook: { smtpUrl: string; tokenUrl: string };
   };
   retentionMonths: number;
+  webhooks: {
+    secret: string | null;
+    mailgunSigningKey: string | null;
+    sendgridVerificationKey: string | null;
+    postmarkAuth: { user: string; pass: string } | null;
+    sesTopicArns: string[];
+  };
+  tracking: { enabled: boolean; machineOpenWindowSeconds: number };
+  /** The delivery-event worker: job concurrency, batch size and wait, retries before an event is kept as an orphan. */
+  events: { concurrency: number; batchSize: number; batchWaitMs: number; attempts: number; backoffMs: number };
   retentionSchedule: string;
   /** Requests per API key per minute, by key role; 0 means unlimited. */
   rateLimit: { send: number; admin: number };
@@ -180,6 +211,23 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       outlook: { smtpUrl: e.OUTLOOK_SMTP_URL, tokenUrl: e.OUTLOOK_TOKEN_URL },
     },
     retentionMonths: e.RETENTION_MONTHS,
+    webhooks: {
+      secret: e.WEBHOOK_SECRET ?? null,
+      mailgunSigningKey: e.MAILGUN_SIGNING_KEY ?? null,
+      sendgridVerificationKey: e.SENDGRID_VERIFICATION_KEY ?? null,
+      postmarkAuth: e.POSTMARK_WEBHOOK_AUTH
+        ? { user: e.POSTMARK_WEBHOOK_AUTH.slice(0, e.POSTMARK_WEBHOOK_AUTH.indexOf(':')), pass: e.POSTMARK_WEBHOOK_AUTH.slice(e.POSTMARK_WEBHOOK_AUTH.indexOf(':') + 1) }
+        : null,
+      sesTopicArns: e.SES_TOPIC_ARNS ? e.SES_TOPIC_ARNS.split(',') : [],
+    },
+    tracking: { enabled: e.TRACKING_ENABLED, machineOpenWindowSeconds: e.MACHINE_OPEN_WINDOW_SECONDS },
+    events: {
+      concurrency: e.EVENTS_CONCURRENCY,
+      batchSize: e.EVENTS_BATCH_SIZE,
+      batchWaitMs: e.EVENTS_BATCH_WAIT_MS,
+      attempts: e.EVENTS_ATTEMPTS,
+      backoffMs: e.EVENTS_BACKOFF_MS,
+    },
     retentionSchedule: e.RETENTION_SCHEDULE,
     rateLimit: { send: e.RATE_LIMIT_SEND_PER_MINUTE, admin: e.RATE_LIMIT_ADMIN_PER_MINUTE },
     devDefaults,

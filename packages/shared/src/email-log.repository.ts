@@ -1,4 +1,8 @@
-import type { Collection, Db } from 'mongodb';
+import { MongoBulkWriteError, type Collection, type Db, type Filter, type FindCursor, type OptionalUnlessRequiredId } from 'mongodb';
+import { createBatcher } from './batcher';
+import { emailLogMongoFilter } from './email-log-filter';
+import type { EmailLogCursor, EmailLogFilter } from './email-log-query';
+import type { BounceType, TimelineItem } from './email-events';
 import { isDuplicateKeyError } from './mongo';
 import type { EmailStatus, EmailType, MessageContent, Reference, SendMethodName } from './schemas';
 
@@ -37,6 +41,18 @@ export interface EmailLogDoc {
   opens: number;
   clickedAt: Date | null;
   clicks: number;
+  /** Delivery-event fields (see email-events.ts); absent on entries written before events existed. */
+  bouncedAt?: Date | null;
+  bounceType?: BounceType | null;
+  bounceDetail?: string | null;
+  complainedAt?: Date | null;
+  failedAt?: Date | null;
+  failDetail?: string | null;
+  /** The entry's delivery events by provider time, bounded (TIMELINE_MAX). */
+  timeline?: TimelineItem[];
+  /** Applied event ids (de-duplication) and the version guarding the event worker's writes. */
+  eventIds?: string[];
+  eventsVersion?: number;
   updatedAt: Date;
 }
 
@@ -92,11 +108,141 @@ export interface EmailLogRepository {
   deleteBatchOlderThan(cutoff: Date, batchSize: number): Promise<number>;
   /** Removes content left without an entry by an interrupted cleanup. */
   deleteContentOlderThan(cutoff: Date, batchSize: number): Promise<number>;
+  /** One page of the log, newest first (sentAt desc, _id desc), strictly after `after`. */
+  list(workspaceId: string, filter: EmailLogFilter, opts: { limit: number; after?: EmailLogCursor }): Promise<EmailLogDoc[]>;
+  /** The same order as `list`, as one database cursor read in batches (the CSV export). */
+  scan(workspaceId: string, filter: EmailLogFilter, batchSize?: number): FindCursor<EmailLogDoc>;
+  /** Entries per (UTC day, value of `field`) for days in [sinceDay, untilDay]: `$match` + `$group`/`$sum` only. */
+  countByDay(
+    workspaceId: string,
+    field: 'status' | 'type' | 'sendMethod',
+    days: { since: string; until: string },
+  ): Promise<Array<{ day: string; key: string; count: number }>>;
+  /** Links a resend to its original: count, time and the new id. False when the original is gone. */
+  recordResend(workspaceId: string, originalId: string, resendId: string, at: Date): Promise<boolean>;
 }
+
+/**
+ * Deletes documents by id as one bulk of single-id deletes: one round trip, and each statement
+ * is an `_id` lookup on every server (FerretDB 1.x would scan the collection for an `$in`).
+ */
+async function deleteByIds<T extends { _id: string }>(col: Collection<T>, ids: string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const r = await col.bulkWrite(
+    ids.map((id) => ({ deleteOne: { filter: { _id: id } as Filter<T> } })),
+    { ordered: false },
+  );
+  return r.deletedCount;
+}
+
+/** Fields a send outcome sets on its entry. */
+function outcomeFields(o: SendOutcome) {
+  return {
+    workspaceId: o.workspaceId,
+    status: o.status,
+    recipient: o.recipient,
+    type: o.type,
+    from: o.from,
+    subject: o.subject,
+    sendMethod: o.sendMethod,
+    messageId: o.messageId,
+    providerMessageId: o.providerMessageId,
+    error: o.error,
+    errorCode: o.errorCode,
+    errorHint: o.errorHint,
+    attempts: o.attempts,
+    nextRetryAt: o.nextRetryAt ? new Date(o.nextRetryAt) : null,
+    reference: o.reference,
+    metadata: o.metadata,
+    resendOf: o.resendOf,
+    createdAt: new Date(o.createdAt),
+    sentAt: new Date(o.sentAt),
+    day: o.sentAt.slice(0, 10),
+    updatedAt: new Date(),
+  };
+}
+
+/** Fields a new entry starts with; delivery events and resends move them later. */
+const NEW_ENTRY_FIELDS = {
+  resendCount: 0,
+  lastResentAt: null,
+  resends: [],
+  deliveredAt: null,
+  openedAt: null,
+  opens: 0,
+  clickedAt: null,
+  clicks: 0,
+  timeline: [],
+  eventIds: [],
+  eventsVersion: 0,
+};
+
+const toError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
+
+/** Inserts unordered; returns the indexes that already existed (E11000). Other errors throw. */
+async function insertIgnoringDuplicates<T extends { _id: string }>(col: Collection<T>, docs: T[]): Promise<Set<number>> {
+  const duplicates = new Set<number>();
+  try {
+    await col.insertMany(docs as OptionalUnlessRequiredId<T>[], { ordered: false });
+  } catch (err) {
+    if (!(err instanceof MongoBulkWriteError)) throw err;
+    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    for (const e of errors) {
+      if (e.code !== 11000) throw err;
+      duplicates.add(e.index);
+    }
+    // FerretDB stops an unordered insert at its first error: insert the rest one by one.
+    const reported = Math.max(...errors.map((e) => e.index));
+    if (err.result.insertedCount + errors.length < docs.length) {
+      for (let i = reported + 1; i < docs.length; i++) {
+        try {
+          await col.insertOne(docs[i] as OptionalUnlessRequiredId<T>);
+        } catch (e) {
+          if (!isDuplicateKeyError(e)) throw e;
+          duplicates.add(i);
+        }
+      }
+    }
+  }
+  return duplicates;
+}
+
+/** Pages and exports leave out what only the detail view shows. */
+const LIST_PROJECTION = { metadata: 0, timeline: 0 } as const;
 
 export function createEmailLogRepository(db: Db): EmailLogRepository {
   const logs: Collection<EmailLogDoc> = db.collection('email_logs');
   const contents: Collection<EmailContentDoc> = db.collection('email_contents');
+
+  /** The stored entry is newer than this outcome: a later attempt, or events own the status. */
+  const isStale = (current: Pick<EmailLogDoc, 'attempts' | 'status'>, o: SendOutcome) =>
+    current.attempts > o.attempts || !OUTCOME_STATUSES.includes(current.status);
+
+  // An entry that already exists (a retry, a replay from the outbox, a pre-created resend) is
+  // read and updated by `_id` alone, the one filter FerretDB 1.x does not scan for.
+  const writeExisting = async (o: SendOutcome): Promise<boolean> => {
+    const current = await logs.findOne({ _id: o.id }, { projection: { attempts: 1, status: 1 } });
+    if (current && isStale(current, o)) return false;
+    await logs.updateOne({ _id: o.id }, { $set: outcomeFields(o), $setOnInsert: NEW_ENTRY_FIELDS }, { upsert: true });
+    return true;
+  };
+
+  // Most outcomes are an email's first: they go in as one unordered insert per batch, and only
+  // the ids that already existed take the read-and-update path.
+  const outcomes = createBatcher<SendOutcome, boolean>(
+    async (batch) => {
+      await insertIgnoringDuplicates(
+        contents,
+        batch.map((o) => ({ ...o.content, _id: o.id, workspaceId: o.workspaceId, sentAt: new Date(o.sentAt) })),
+      );
+      const existing = await insertIgnoringDuplicates(
+        logs,
+        batch.map((o) => ({ _id: o.id, ...outcomeFields(o), ...NEW_ENTRY_FIELDS }) as EmailLogDoc),
+      );
+      return Promise.all(batch.map((o, i) => (existing.has(i) ? writeExisting(o).catch((e: unknown) => toError(e)) : true)));
+    },
+    { maxItems: 200, maxWaitMs: 5 },
+  );
 
   return {
     async ensureIndexes() {
@@ -106,83 +252,84 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
       await logs.createIndex({ providerMessageId: 1 }, { name: 'providerMessageId' });
       // Retention: entries older than the cut-off, oldest first.
       await logs.createIndex({ sentAt: 1 }, { name: 'sentAt' });
+      // Filtered log pages: `status` (one value, or $in merged per value) in list order.
+      await logs.createIndex({ workspaceId: 1, status: 1, sentAt: -1, _id: -1 }, { name: 'workspace_status_sentAt' });
+      // Filtered log pages: `type` in list order.
+      await logs.createIndex({ workspaceId: 1, type: 1, sentAt: -1, _id: -1 }, { name: 'workspace_type_sentAt' });
+      // `recipient` exact or prefix (anchored regex = index range), newest first.
+      await logs.createIndex({ workspaceId: 1, recipient: 1, sentAt: -1, _id: -1 }, { name: 'workspace_recipient_sentAt' });
+      // "Every email about invoice inv_123": referenceKind/referenceId, newest first.
+      await logs.createIndex(
+        { workspaceId: 1, 'reference.kind': 1, 'reference.id': 1, sentAt: -1 },
+        { name: 'workspace_reference_sentAt' },
+      );
+      // Daily stats: $match on a workspace's day range before $group.
+      await logs.createIndex({ workspaceId: 1, day: 1 }, { name: 'workspace_day' });
       // Retention of stored content follows the entries.
       await contents.createIndex({ sentAt: 1 }, { name: 'sentAt' });
     },
 
-    async recordOutcome(o) {
-      const sentAt = new Date(o.sentAt);
-      const { content, ...entry } = o;
-      await contents.replaceOne({ _id: o.id }, { ...content, workspaceId: o.workspaceId, sentAt }, { upsert: true });
-      try {
-        await logs.updateOne(
-          { _id: o.id, attempts: { $lte: o.attempts }, status: { $in: OUTCOME_STATUSES } },
-          {
-            $set: {
-              workspaceId: entry.workspaceId,
-              status: entry.status,
-              recipient: entry.recipient,
-              type: entry.type,
-              from: entry.from,
-              subject: entry.subject,
-              sendMethod: entry.sendMethod,
-              messageId: entry.messageId,
-              providerMessageId: entry.providerMessageId,
-              error: entry.error,
-              errorCode: entry.errorCode,
-              errorHint: entry.errorHint,
-              attempts: entry.attempts,
-              nextRetryAt: entry.nextRetryAt ? new Date(entry.nextRetryAt) : null,
-              reference: entry.reference,
-              metadata: entry.metadata,
-              resendOf: entry.resendOf,
-              createdAt: new Date(entry.createdAt),
-              sentAt,
-              day: o.sentAt.slice(0, 10),
-              updatedAt: new Date(),
-            },
-            $setOnInsert: {
-              resendCount: 0,
-              lastResentAt: null,
-              resends: [],
-              deliveredAt: null,
-              openedAt: null,
-              opens: 0,
-              clickedAt: null,
-              clicks: 0,
-            },
-          },
-          { upsert: true },
-        );
-        return true;
-      } catch (err) {
-        // The filter did not match an existing entry, so the upsert tried to insert its _id:
-        // the stored entry is newer than this outcome.
-        if (isDuplicateKeyError(err)) return false;
-        throw err;
-      }
+    recordOutcome(o) {
+      return outcomes.add(o);
     },
 
-    findById(workspaceId, id) {
-      return logs.findOne({ _id: id, workspaceId });
+    // Looked up by _id alone and checked here: FerretDB 1.x only pushes a lone `_id` equality
+    // down to its storage, so any other filter field would make this a collection scan.
+    async findById(workspaceId, id) {
+      const doc = await logs.findOne({ _id: id });
+      return doc?.workspaceId === workspaceId ? doc : null;
     },
 
-    getContent(workspaceId, id) {
-      return contents.findOne({ _id: id, workspaceId });
+    async getContent(workspaceId, id) {
+      const doc = await contents.findOne({ _id: id });
+      return doc?.workspaceId === workspaceId ? doc : null;
     },
 
     async deleteBatchOlderThan(cutoff, batchSize) {
-      // Uses the sentAt index; deleting by id keeps each batch small and bounded.
+      // No sort: MongoDB serves the range from the sentAt index, and FerretDB 1.x (which sorts
+      // in memory) stops scanning once it has a batch, oldest rows first.
       const batch = await logs
         .find({ sentAt: { $lt: cutoff } }, { projection: { _id: 1 } })
-        .sort({ sentAt: 1 })
         .limit(batchSize)
         .toArray();
       if (batch.length === 0) return 0;
       const ids = batch.map((d) => d._id);
-      const r = await logs.deleteMany({ _id: { $in: ids } });
-      await contents.deleteMany({ _id: { $in: ids } });
-      return r.deletedCount;
+      const removed = await deleteByIds(logs, ids);
+      await deleteByIds(contents, ids);
+      return removed;
+    },
+
+    list(workspaceId, filter, { limit, after }) {
+      return logs
+        .find(emailLogMongoFilter(workspaceId, filter, after), { projection: LIST_PROJECTION })
+        .sort({ sentAt: -1, _id: -1 })
+        .limit(limit)
+        .toArray();
+    },
+
+    scan(workspaceId, filter, batchSize = 1000) {
+      return logs
+        .find(emailLogMongoFilter(workspaceId, filter), { projection: LIST_PROJECTION })
+        .sort({ sentAt: -1, _id: -1 })
+        .batchSize(batchSize);
+    },
+
+    async countByDay(workspaceId, field, days) {
+      const rows = await logs
+        .aggregate<{ _id: { day: string; key: string }; n: number }>([
+          { $match: { workspaceId, day: { $gte: days.since, $lte: days.until } } },
+          { $group: { _id: { day: '$day', key: `$${field}` }, n: { $sum: 1 } } },
+        ])
+        .toArray();
+      return rows.map((r) => ({ day: r._id.day, key: String(r._id.key), count: r.n }));
+    },
+
+    async recordResend(workspaceId, originalId, resendId, at) {
+      const r = await logs.updateOne(
+        { _id: originalId, workspaceId },
+        { $inc: { resendCount: 1 }, $set: { lastResentAt: at }, $push: { resends: resendId } },
+      );
+      return r.matchedCount > 0;
     },
 
     async deleteContentOlderThan(cutoff, batchSize) {
@@ -191,8 +338,10 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
         .limit(batchSize)
         .toArray();
       if (batch.length === 0) return 0;
-      const r = await contents.deleteMany({ _id: { $in: batch.map((d) => d._id) } });
-      return r.deletedCount;
+      return deleteByIds(
+        contents,
+        batch.map((d) => d._id),
+      );
     },
   };
 }

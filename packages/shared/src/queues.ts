@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
+import type { DeliveryEvent } from './email-events';
 import type { SendEmailJob } from './schemas';
 
 /**
@@ -8,6 +9,7 @@ import type { SendEmailJob } from './schemas';
 export const QUEUES = {
   sendEmail: 'send-email',
   retention: 'retention',
+  deliveryEvents: 'delivery-events',
 } as const;
 
 /** The job scheduler id of the daily cleanup: one id, so any number of schedulers make one job per tick. */
@@ -47,5 +49,25 @@ export function createRetentionQueue(connection: ConnectionOptions, prefix: stri
     connection,
     prefix,
     defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, ...FINISHED_JOB_RETENTION },
+  });
+}
+
+export type DeliveryEventQueue = Queue<DeliveryEvent>;
+
+/**
+ * The queue webhook and tracking routes fill and the delivery-event worker drains. Add jobs with
+ * `jobId: deliveryEventJobId(event)`, so a redelivered provider event is not queued twice. The
+ * retries give an event that beat its entry to the database time to find it; after the last
+ * one the worker keeps it as an orphan.
+ */
+export function createDeliveryEventQueue(connection: ConnectionOptions, prefix: string, attempts: number, backoffMs: number): DeliveryEventQueue {
+  return new Queue<DeliveryEvent>(QUEUES.deliveryEvents, {
+    connection,
+    prefix,
+    defaultJobOptions: {
+      attempts,
+      backoff: { type: 'exponential', delay: backoffMs, jitter: 0.2 },
+      ...FINISHED_JOB_RETENTION,
+    },
   });
 }

@@ -153,6 +153,8 @@ export const SendEmailRequest = z
     attachments: z.array(Attachment).max(20).optional(),
     reference: Reference.optional(),
     metadata: Metadata.optional(),
+    /** Open and click tracking for this email (default on, unless the workspace turned it off). */
+    tracking: z.boolean().optional(),
   })
   .strict()
   .refine((b) => b.html !== undefined || b.text !== undefined, {
@@ -182,6 +184,8 @@ export const MessageContent = z.object({
   text: z.string().optional(),
   headers: z.record(z.string(), z.string()).optional(),
   attachments: z.array(Attachment).optional(),
+  /** false: no pixel and no link rewriting (kept with the content so a resend does the same). */
+  tracking: z.boolean().optional(),
 });
 export type MessageContent = z.infer<typeof MessageContent>;
 

@@ -82,6 +82,18 @@ export const ERROR_HINTS: Readonly<Record<string, string>> = Object.freeze({
   EABORT: 'Sending was cancelled before it finished (for example during a restart). Try resending if it does not go out on its own.',
   EUNKNOWN: GENERIC_HINT,
 
+  // not handed off: the recipient is on the workspace's suppression list
+  ESUPPRESSED:
+    'Not sent: this address is on your suppression list because an earlier email to it hard-bounced or was marked as spam. Check the address with the recipient, then remove it from the suppression list (DELETE /v1/suppressions/<address>) and resend.',
+  // reported by the provider after hand-off (delivery events), in the help center's words
+  BOUNCED_HARD:
+    "The recipient's server permanently rejected the email: usually an invalid address or a domain that blocks you. The address is now suppressed; check it for typos before removing it from the suppression list.",
+  BOUNCED_SOFT:
+    "The recipient's server temporarily rejected the email (for example a full mailbox). The provider may still deliver it; if not, try resending later.",
+  COMPLAINED:
+    "The recipient marked the email as spam, so the address is now suppressed. Complaints usually mean the recipient didn't expect the email: check that you're using the right template and the right address.",
+  DELIVERY_FAILED: 'The sending provider reported that it could not deliver the email after accepting it. Read the Error column for its reason.',
+
   // SMTP replies (errorCode SMTP_<code>)
   SMTP_421: `Your email server is temporarily unavailable and closed the connection (421). ${RETRY}`,
   SMTP_450: "The recipient's mailbox is temporarily unavailable (450). Usually temporary, so try resending later.",

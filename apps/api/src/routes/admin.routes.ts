@@ -5,7 +5,7 @@ import type { ApiDeps } from '../app';
 import { requireOperator } from '../auth';
 import { parseOr400 } from '../http-error';
 
-const RetentionRunRequest = z.object({ now: z.iso.datetime({ offset: true }).optional() }).strict();
+export const RetentionRunRequest = z.object({ now: z.iso.datetime({ offset: true }).optional() }).strict();
 
 /** Operator maintenance: run the retention cleanup now (the scheduler runs it daily at 03:00 UTC). */
 export function adminRoutes(deps: ApiDeps): Router {

@@ -56,6 +56,7 @@ export function emailsRoutes(deps: ApiDeps): Router {
         ...(body.text !== undefined ? { text: body.text } : {}),
         ...(body.headers ? { headers: body.headers } : {}),
         ...(body.attachments ? { attachments: body.attachments } : {}),
+        ...(body.tracking !== undefined ? { tracking: body.tracking } : {}),
       },
       ...(body.reference ? { reference: body.reference } : {}),
       ...(body.metadata ? { metadata: body.metadata } : {}),

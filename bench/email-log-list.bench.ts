@@ -1,0 +1,246 @@
+/**
+ * Email-log list benchmark: seeds N entries (default 1,000,000) into a fresh logs database on a
+ * FerretDB it starts itself, starts the API in this process, and reports p50/p95 of the first
+ * page and of a filtered page.
+ *
+ *   pnpm exec tsx bench/email-log-list.bench.ts [--handler=sqlite|postgresql] [--rows=1000000]
+ *     [--share=1] [--requests=200] [--max-seconds=120] [--mongo-uri=mongodb://…/ (skip FerretDB)]
+ *
+ * `--share` is the fraction of the rows that belong to the measured workspace (the rest are
+ * spread over 9 others). PostgreSQL: a database `mailroom_bench_<time>` is created on
+ * 127.0.0.1:5432 (user postgres, trust auth) and dropped at the end.
+ */
+import { execFileSync } from 'node:child_process';
+import { MongoClient } from 'mongodb';
+import {
+  createLogger,
+  createWorkspaceRepository,
+  EMAIL_TYPES,
+  loadConfig,
+  newId,
+  type EmailLogDoc,
+  type EmailStatus,
+} from '@mailroom/shared';
+import { startApiServer } from '../apps/api/src/api-server';
+import { startFerretdb, type RunningFerretdb } from '../infra/dev/ferretdb';
+import { startRedis } from '../infra/dev/redis';
+
+const arg = (name: string, dflt: string) =>
+  process.argv
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.split('=')
+    .slice(1)
+    .join('=') ?? dflt;
+const handler = arg('handler', 'sqlite') as 'sqlite' | 'postgresql';
+const ROWS = Number(arg('rows', '1000000'));
+const SHARE = Number(arg('share', '1'));
+const REQUESTS = Number(arg('requests', '200'));
+const MAX_SECONDS = Number(arg('max-seconds', '120'));
+const MONGO_URI = arg('mongo-uri', '');
+/** FerretDB 1.x sorts every matching document in memory: skip a scenario that would match millions. */
+const SCENARIOS = new Set(arg('scenarios', 'first,filtered').split(','));
+/** Experiment: GIN indexes that can serve FerretDB's pushed-down `@>` equality (created behind FerretDB's back). */
+const PG_GIN = process.argv.includes('--pg-gin');
+const BATCH = 5000;
+const DAY_MS = 86_400_000;
+
+/** A plausible mix: mostly delivered or sent, a few bounces and failures. */
+const STATUS_MIX: Array<[EmailStatus, number]> = [
+  ['sent', 0.3],
+  ['delivered', 0.4],
+  ['opened', 0.15],
+  ['clicked', 0.05],
+  ['bounced', 0.03],
+  ['complained', 0.005],
+  ['send_failed', 0.05],
+  ['failed', 0.015],
+];
+const pickStatus = (r: number): EmailStatus => {
+  let acc = 0;
+  for (const [s, p] of STATUS_MIX) if ((acc += p) > r) return s;
+  return 'sent';
+};
+
+const log = (msg: string) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+};
+
+function doc(workspaceId: string, i: number, now: number): EmailLogDoc {
+  const sentAt = new Date(now - Math.floor(Math.random() * 150 * DAY_MS));
+  const status = pickStatus(Math.random());
+  const failed = status === 'send_failed';
+  return {
+    _id: newId('em', sentAt.getTime()),
+    workspaceId,
+    recipient: `client${i % 50_000}@example${i % 97}.com`,
+    status,
+    type: EMAIL_TYPES[i % EMAIL_TYPES.length]!,
+    from: 'Acme <billing@acme.test>',
+    subject: `Invoice INV-${i}`,
+    error: failed ? '550 5.1.1 user unknown' : null,
+    errorCode: failed ? 'SMTP_550' : null,
+    errorHint: failed ? 'The address does not exist at the recipient server.' : null,
+    sendMethod: i % 3 === 0 ? 'custom' : 'managed',
+    messageId: `<x${i}@acme.test>`,
+    providerMessageId: `p${i}`,
+    attempts: 1,
+    nextRetryAt: null,
+    reference: { kind: 'invoice', id: `inv_${i}` },
+    metadata: null,
+    resendOf: null,
+    resendCount: 0,
+    lastResentAt: null,
+    resends: [],
+    createdAt: sentAt,
+    sentAt,
+    day: sentAt.toISOString().slice(0, 10),
+    deliveredAt: null,
+    openedAt: status === 'opened' || status === 'clicked' ? sentAt : null,
+    opens: status === 'opened' || status === 'clicked' ? 1 : 0,
+    clickedAt: null,
+    clicks: 0,
+    updatedAt: sentAt,
+  };
+}
+
+async function measure(name: string, url: string, key: string): Promise<void> {
+  const times: number[] = [];
+  const first: number[] = [];
+  let items = 0;
+  const deadline = Date.now() + MAX_SECONDS * 1000;
+  for (let i = 0; i < REQUESTS + 1 && Date.now() < deadline; i++) {
+    const t0 = performance.now();
+    const res = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
+    const body = (await res.json()) as { items?: unknown[] };
+    const ms = performance.now() - t0;
+    if (res.status !== 200) throw new Error(`${name}: ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+    items = body.items?.length ?? 0;
+    if (i >= 1)
+      times.push(ms); // the first one warms caches and connections
+    else first.push(ms);
+  }
+  if (times.length === 0) times.push(...first);
+  log(
+    `${name}: ${times.length} requests, ${items} items/page, p50 ${pct(times, 50).toFixed(1)} ms, p95 ${pct(times, 95).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms` +
+      (times.length < REQUESTS ? ` (stopped after ${MAX_SECONDS} s)` : ''),
+  );
+}
+
+function postgresGin(db: string): void {
+  const psql = (sql: string) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', db, '-At', '-c', sql]).toString().trim();
+  const table = psql(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'bench_logs' AND table_name LIKE 'email_logs%'`,
+  );
+  const t0 = Date.now();
+  for (const field of ['workspaceId', 'status', 'type']) {
+    psql(`CREATE INDEX bench_gin_${field.toLowerCase()} ON bench_logs."${table}" USING gin ((_jsonb->'${field}') jsonb_path_ops)`);
+  }
+  psql(`ANALYZE bench_logs."${table}"`);
+  log(`GIN indexes on workspaceId, status, type built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** What PostgreSQL does with the equality FerretDB pushes down (`_jsonb->'field' @> value`). */
+function postgresPlan(db: string, workspaceId: string): void {
+  const psql = (sql: string) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', db, '-At', '-c', sql]).toString().trim();
+  const table = psql(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'bench_logs' AND table_name LIKE 'email_logs%'`,
+  );
+  const sql = `EXPLAIN SELECT _jsonb FROM bench_logs."${table}" WHERE _jsonb->'workspaceId' @> '"${workspaceId}"' AND _jsonb->'status' @> '"bounced"'`;
+  log(`postgres plan of the pushed-down filter:\n${psql(sql)}`);
+  log(`postgres indexes:\n${psql(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'bench_logs' AND tablename = '${table}'`)}`);
+}
+
+async function main(): Promise<void> {
+  const redis = await startRedis();
+  let ferret: RunningFerretdb | undefined;
+  let pgDb: string | undefined;
+  let mongoUri = MONGO_URI;
+  if (!mongoUri) {
+    if (handler === 'postgresql') {
+      pgDb = `mailroom_bench_${Date.now()}`;
+      execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-c', `CREATE DATABASE ${pgDb} ENCODING 'UTF8'`]);
+    }
+    ferret = await startFerretdb({
+      handler,
+      ...(pgDb ? { postgresqlUrl: `postgres://postgres@127.0.0.1:5432/${pgDb}` } : {}),
+      timeoutMs: 60_000,
+    });
+    mongoUri = ferret.uri;
+  }
+  log(`server: ${ferret ? `FerretDB (${handler})` : mongoUri}; rows ${ROWS}, share of measured workspace ${SHARE}`);
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    REDIS_URL: redis.url,
+    MONGODB_URI: `${mongoUri.replace(/\/?$/, '/')}bench_main`,
+    LOGS_MONGODB_DB: 'bench_logs',
+    MANAGED_SMTP_URL: 'smtp://127.0.0.1:2525',
+    MANAGED_FROM: 'Mailroom <no-reply@mailroom.test>',
+    OPERATOR_TOKEN: 'bench-operator-token-0123456789',
+    SECRETS_KEY: 'bench-secrets-key-0123456789abcdef',
+    RATE_LIMIT_ADMIN_PER_MINUTE: '0',
+    MONGODB_SERVER_SELECTION_TIMEOUT_MS: '30000',
+  });
+  const client = await MongoClient.connect(config.mongo.uri);
+  try {
+    const { workspace, keys } = await createWorkspaceRepository(client.db(config.mongo.db)).create('Bench');
+    const others = Array.from({ length: 9 }, () => newId('ws'));
+    const col = client.db(config.logsMongo.db).collection<EmailLogDoc>('email_logs');
+    const now = Date.now();
+    const t0 = Date.now();
+    for (let done = 0; done < ROWS; done += BATCH) {
+      const n = Math.min(BATCH, ROWS - done);
+      const docs = Array.from({ length: n }, (_, k) => {
+        const i = done + k;
+        return doc(Math.random() < SHARE ? workspace._id : others[i % others.length]!, i, now);
+      });
+      await col.insertMany(docs, { ordered: false });
+      if ((done / BATCH) % 20 === 0) {
+        const s = (Date.now() - t0) / 1000;
+        log(`seeded ${done + n} in ${s.toFixed(0)} s (${Math.round((done + n) / s)} rows/s)`);
+      }
+    }
+    const seedS = (Date.now() - t0) / 1000;
+    log(`seeded ${ROWS} rows in ${seedS.toFixed(1)} s (${Math.round(ROWS / seedS)} rows/s)`);
+
+    const t1 = Date.now();
+    const api = await startApiServer(config, createLogger({ level: 'silent', name: 'bench' }));
+    log(`API up (indexes built on the seeded collection) in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    try {
+      const explain = await col
+        .find({ workspaceId: workspace._id, status: 'bounced', type: 'invoice' })
+        .sort({ sentAt: -1, _id: -1 })
+        .limit(50)
+        .explain();
+      const e = explain as Record<string, unknown>;
+      log(
+        `explain (filtered): ${JSON.stringify({ filterPushdown: e.filterPushdown, sortPushdown: e.sortPushdown, limitPushdown: e.limitPushdown, winningPlan: (e.queryPlanner as { winningPlan?: unknown })?.winningPlan }).slice(0, 400)}`,
+      );
+      if (pgDb && PG_GIN) postgresGin(pgDb);
+      if (pgDb) postgresPlan(pgDb, workspace._id);
+      if (SCENARIOS.has('first')) await measure('first page (limit 50)', `${api.url}/v1/email-logs?limit=50`, keys.admin);
+      if (SCENARIOS.has('filtered'))
+        await measure(
+          'filtered page (status=bounced&type=invoice)',
+          `${api.url}/v1/email-logs?limit=50&status=bounced&type=invoice`,
+          keys.admin,
+        );
+    } finally {
+      await api.close();
+    }
+  } finally {
+    await client.close();
+    await ferret?.stop();
+    await redis.stop();
+    if (pgDb) execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-c', `DROP DATABASE IF EXISTS ${pgDb}`]);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${String((err as Error)?.stack ?? err)}\n`);
+  process.exit(1);
+});

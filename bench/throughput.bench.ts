@@ -1,0 +1,268 @@
+/**
+ * End-to-end throughput, measured in one run on this machine against its two ceilings:
+ *   1. SMTP leg: nodemailer's pooled transport straight into the SMTP sink (its own process);
+ *   2. log leg: raw inserts of log-sized documents into the logs database;
+ *   3. end to end: POST /v1/emails → queue → worker → SMTP sink → log entry written.
+ * Prints emails/s for each, end to end as a ratio of min(ceilings), p50/p95 from enqueue to
+ * entry, and the worker's peak RSS.
+ *
+ *   pnpm exec tsx bench/throughput.bench.ts [--emails=5000] [--concurrency=64] [--handler=sqlite|postgresql]
+ *     [--mongo-uri=…] [--redis-url=…]
+ * With --handler=postgresql, FerretDB stores in a fresh database on 127.0.0.1:5432 (user postgres).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import { MongoClient } from 'mongodb';
+import nodemailer from 'nodemailer';
+import { newId } from '@mailroom/shared';
+import { startFerretdb } from '../infra/dev/ferretdb';
+import { getFreePort, REPO_ROOT } from '../infra/dev/process';
+import { startRedis } from '../infra/dev/redis';
+
+const arg = (name: string, dflt: string) =>
+  process.argv
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.split('=')
+    .slice(1)
+    .join('=') ?? dflt;
+const EMAILS = Number(arg('emails', '5000'));
+const CONCURRENCY = Number(arg('concurrency', '64'));
+const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
+
+const say = (msg: string) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function child(name: string, entry: string, env: Record<string, string | undefined>, readyLine: RegExp): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    // node itself (not the tsx launcher), so pid, CPU and RSS are the app's own.
+    const c = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, entry)], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (readyLine.test(out)) resolve(c);
+    };
+    c.stdout!.on('data', onData);
+    c.stderr!.on('data', onData);
+    c.once('exit', (code) => reject(new Error(`${name} exited (${code}) before it was ready:\n${out.slice(-2000)}`)));
+  });
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function smtpCeiling(port: number, n: number): Promise<number> {
+  const t = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    ignoreTLS: true,
+    pool: true,
+    maxConnections: 5,
+    maxMessages: 1000,
+  });
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < n) {
+        const i = next++;
+        await t.sendMail({
+          from: 'bench@mailroom.test',
+          to: `delivered+${i}@simulator.mailroom.test`,
+          subject: `Ceiling ${i}`,
+          html: '<p>Hello</p>',
+        });
+      }
+    }),
+  );
+  const rate = n / ((performance.now() - started) / 1000);
+  t.close();
+  return rate;
+}
+
+async function logCeiling(mongoUri: string, n: number): Promise<number> {
+  const client = await MongoClient.connect(mongoUri);
+  const col = client.db('bench_ceiling').collection('email_logs');
+  await col.createIndex({ workspaceId: 1, sentAt: -1, _id: -1 });
+  const started = performance.now();
+  const now = Date.now();
+  for (let i = 0; i < n; i += 500) {
+    const docs = Array.from({ length: Math.min(500, n - i) }, (_, j) => ({
+      _id: newId('em') as never,
+      workspaceId: 'ws_bench',
+      recipient: `delivered+${i + j}@simulator.mailroom.test`,
+      status: 'sent',
+      type: 'invoice',
+      from: 'Mailroom <bench@mailroom.test>',
+      subject: `Ceiling ${i + j}`,
+      error: null,
+      errorCode: null,
+      errorHint: null,
+      sendMethod: 'managed',
+      messageId: `<em_${i + j}@mailroom.test>`,
+      providerMessageId: 'abcdef0123456789',
+      attempts: 1,
+      reference: { kind: 'invoice', id: `inv_${i + j}` },
+      createdAt: new Date(now),
+      sentAt: new Date(now),
+      day: new Date(now).toISOString().slice(0, 10),
+      opens: 0,
+      clicks: 0,
+    }));
+    await col.insertMany(docs, { ordered: false });
+  }
+  const rate = n / ((performance.now() - started) / 1000);
+  await client.db('bench_ceiling').dropDatabase();
+  await client.close();
+  return rate;
+}
+
+async function main() {
+  const redis = arg('redis-url', '') ? null : await startRedis();
+  const redisUrl = arg('redis-url', '') || redis!.url;
+  const handler = arg('handler', 'sqlite') as 'sqlite' | 'postgresql';
+  let pgDb = '';
+  if (handler === 'postgresql' && !arg('mongo-uri', '')) {
+    pgDb = `mailroom_bench_${Date.now()}`;
+    execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-qc', `CREATE DATABASE ${pgDb}`]);
+  }
+  const mongo = arg('mongo-uri', '')
+    ? null
+    : await startFerretdb(handler === 'postgresql' ? { handler, postgresqlUrl: `postgres://postgres@127.0.0.1:5432/${pgDb}` } : {});
+  const mongoUri = arg('mongo-uri', '') || mongo!.uri;
+  const sinkPort = await getFreePort();
+  const children: ChildProcess[] = [];
+  try {
+    children.push(await child('smtp-sink', 'infra/dev/smtp-sink.main.ts', { SMTP_SINK_PORT: String(sinkPort) }, /listening/));
+    say(`servers: redis ${redisUrl}, mongo ${mongoUri} (${mongo ? `FerretDB, ${handler}` : 'given'}), smtp sink :${sinkPort}`);
+
+    const smtp = await smtpCeiling(sinkPort, Math.min(EMAILS, 3000));
+    say(`ceiling, SMTP leg (pooled nodemailer → sink, 5 connections): ${smtp.toFixed(0)} emails/s`);
+    const logs = await logCeiling(mongoUri, Math.min(EMAILS, 20_000));
+    say(`ceiling, log leg (insertMany of log-sized documents): ${logs.toFixed(0)} docs/s`);
+
+    const apiPort = await getFreePort();
+    const env = {
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'info',
+      PORT: String(apiPort),
+      HOST: '127.0.0.1',
+      REDIS_URL: redisUrl,
+      MONGODB_URI: `${mongoUri.replace(/\/?$/, '/')}bench_main`,
+      OPERATOR_TOKEN,
+      SECRETS_KEY: 'bench-secrets-key-0123456789abcdef',
+      MANAGED_SMTP_URL: `smtp://127.0.0.1:${sinkPort}`,
+      MANAGED_FROM: 'Mailroom <bench@mailroom.test>',
+      SMTP_IGNORE_TLS: 'true',
+      QUEUE_PREFIX: '{bench}',
+    };
+    const api = await child('api', 'apps/api/src/main.ts', env, /api listening/);
+    const worker = await child('worker', 'apps/worker/src/main.ts', env, /worker ready/);
+    children.push(api, worker);
+    const base = `http://127.0.0.1:${apiPort}`;
+    const ws = (await (
+      await fetch(`${base}/v1/workspaces`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Bench' }),
+      })
+    ).json()) as { keys: { send: string } };
+
+    const cpuPids: Record<string, number> = {
+      api: api.pid!,
+      worker: worker.pid!,
+      'smtp-sink': children[0]!.pid!,
+      ...(mongo?.pid ? { ferretdb: mongo.pid } : {}),
+      ...(redis?.pid ? { redis: redis.pid } : {}),
+    };
+    const cpuBefore = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+    let peakRss = rssMb(worker.pid!);
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, rssMb(worker.pid!));
+    }, 100);
+    const started = Date.now();
+    let next = 0;
+    let rejected = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < EMAILS) {
+          const i = next++;
+          const r = await fetch(`${base}/v1/emails`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${ws.keys.send}`, 'content-type': 'application/json' },
+            body: JSON.stringify({
+              to: `delivered+${i}@simulator.mailroom.test`,
+              type: 'invoice',
+              subject: `Invoice ${i}`,
+              html: `<p>Invoice ${i} is ready.</p>`,
+              reference: { kind: 'invoice', id: `inv_${i}` },
+            }),
+          });
+          if (r.status !== 202) rejected++;
+          await r.arrayBuffer();
+        }
+      }),
+    );
+    const enqueuedMs = Date.now() - started;
+    say(
+      `enqueued ${EMAILS} in ${(enqueuedMs / 1000).toFixed(1)} s over HTTP (${((EMAILS / enqueuedMs) * 1000).toFixed(0)}/s), ${rejected} rejected`,
+    );
+
+    // Wait on Redis (a job completes once its entry is written), not on the database: polling a
+    // count on FerretDB 1.x scans the collection and would take the CPU the pipeline needs.
+    const queue = new Queue('send-email', { connection: { url: redisUrl }, prefix: '{bench}' });
+    const deadline = Date.now() + 10 * 60_000;
+    while (Date.now() < deadline && (await queue.getCompletedCount()) + (await queue.getFailedCount()) < EMAILS) await sleep(100);
+    await queue.close();
+    clearInterval(sampler);
+    const client = await MongoClient.connect(mongoUri);
+    const entries = client.db('bench_main_logs').collection<{ createdAt: Date; updatedAt: Date; status: string }>('email_logs');
+    const done = await entries.countDocuments({ status: 'sent' });
+    const cpu = Object.entries(cpuPids).map(([k, pid]) => `${k} ${(cpuSeconds(pid) - cpuBefore[k]!).toFixed(1)}s`);
+    say(`CPU used during the end-to-end run: ${cpu.join(', ')} (wall ${((Date.now() - started) / 1000).toFixed(1)}s)`);
+    const docs = await entries.find({}, { projection: { createdAt: 1, updatedAt: 1 } }).toArray();
+    await client.close();
+    const lastWrite = Math.max(...docs.map((d) => d.updatedAt.getTime()));
+    const e2e = done / ((lastWrite - started) / 1000);
+    const lat = docs.map((d) => d.updatedAt.getTime() - d.createdAt.getTime());
+    const ceiling = Math.min(smtp, logs);
+    say(`end to end: ${done}/${EMAILS} entries written, ${e2e.toFixed(0)} emails/s`);
+    say(`latency enqueue → entry: p50 ${pct(lat, 50).toFixed(0)} ms, p95 ${pct(lat, 95).toFixed(0)} ms`);
+    say(`worker peak RSS: ${peakRss.toFixed(0)} MB`);
+    say(
+      `RESULT e2e=${e2e.toFixed(0)}/s smtp_ceiling=${smtp.toFixed(0)}/s log_ceiling=${logs.toFixed(0)}/s ratio=${((e2e / ceiling) * 100).toFixed(0)}% of min(ceilings) p50=${pct(lat, 50).toFixed(0)}ms p95=${pct(lat, 95).toFixed(0)}ms worker_rss=${peakRss.toFixed(0)}MB`,
+    );
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await sleep(500);
+    await mongo?.stop();
+    if (pgDb) execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-qc', `DROP DATABASE ${pgDb}`]);
+    await redis?.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,143 @@
+/**
+ * Delivery-event throughput: signed `mailroom` webhooks over HTTP into the API, applied by the
+ * delivery-event worker. Starts its own Redis and FerretDB, runs the API and the worker as
+ * child processes (one core each, as deployed), seeds sent entries, posts the events with
+ * bounded concurrency and reports events accepted/s (HTTP 2xx) and applied/s.
+ *
+ *   pnpm exec tsx bench/webhooks.bench.ts [--entries=5000] [--per-entry=4] [--per-request=50] [--concurrency=32] [--handler=sqlite|postgresql]
+ *
+ * `--handler=postgresql` runs FerretDB on the PostgreSQL at 127.0.0.1:5432 (user postgres, trust
+ * auth; a database is created and dropped). FerretDB's SQLite backend scans the collection on
+ * every update, so applied/s there falls as the collection grows.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { MongoClient } from 'mongodb';
+import { createDeliveryEventQueue, createRedis, newId, type DeliveryEventType } from '@mailroom/shared';
+import { startFerretdb } from '../infra/dev/ferretdb';
+import { getFreePort, REPO_ROOT, sleep } from '../infra/dev/process';
+import { startRedis } from '../infra/dev/redis';
+import { signMailroomWebhook } from '../apps/api/src/webhooks/mailroom';
+
+const arg = (name: string, dflt: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
+const ENTRIES = arg('entries', 5000);
+const PER_ENTRY = arg('per-entry', 4);
+const PER_REQUEST = arg('per-request', 50);
+const CONCURRENCY = arg('concurrency', 32);
+const SECRET = 'bench-webhook-secret-0123456789';
+const HANDLER = process.argv.find((a) => a.startsWith('--handler='))?.split('=')[1] === 'postgresql' ? 'postgresql' : 'sqlite';
+const psql = (sql: string) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atc', sql]);
+const TYPES: DeliveryEventType[] = ['delivered', 'opened', 'clicked', 'opened', 'delivery_delayed', 'clicked'];
+
+function startChild(entry: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  child.on('exit', (code) => code && code !== 0 && console.error(`${entry} exited with ${code}`));
+  return child;
+}
+
+async function main() {
+  const ns = `bench${randomUUID().slice(0, 8)}`;
+  if (HANDLER === 'postgresql') psql(`CREATE DATABASE ${ns} ENCODING 'UTF8'`);
+  const [redis, mongo] = await Promise.all([
+    startRedis(),
+    startFerretdb(HANDLER === 'postgresql' ? { handler: 'postgresql', postgresqlUrl: `postgres://postgres@127.0.0.1:5432/${ns}` } : {}),
+  ]);
+  const port = await getFreePort();
+  const env = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    REDIS_URL: redis.url,
+    MONGODB_URI: `${mongo.uri.replace(/\/?$/, '/')}${ns}_main`,
+    LOGS_MONGODB_DB: `${ns}_logs`,
+    MANAGED_SMTP_URL: 'smtp://127.0.0.1:1',
+    MANAGED_FROM: 'Bench <bench@mailroom.test>',
+    QUEUE_PREFIX: `{${ns}}`,
+    WEBHOOK_SECRET: SECRET,
+  };
+  const mc = await MongoClient.connect(mongo.uri);
+  const logs = mc.db(`${ns}_logs`).collection<Record<string, unknown>>('email_logs');
+  const sentAt = new Date(Date.now() - 3600_000);
+  const ids = Array.from({ length: ENTRIES }, () => newId('em'));
+  for (let i = 0; i < ids.length; i += 1000) {
+    await logs.insertMany(
+      ids.slice(i, i + 1000).map((id) => ({
+        _id: id, workspaceId: 'ws_bench', recipient: 'r@bench.test', status: 'sent', type: 'other', from: 'b@bench.test', subject: 'Bench',
+        sendMethod: 'managed', messageId: `<${id}@bench.test>`, providerMessageId: null, attempts: 1, sentAt, day: sentAt.toISOString().slice(0, 10),
+        createdAt: sentAt, deliveredAt: null, openedAt: null, opens: 0, clickedAt: null, clicks: 0, timeline: [], eventIds: [], eventsVersion: 0,
+      })) as never,
+    );
+  }
+  const api = startChild('apps/api/src/main.ts', env);
+  const worker = startChild('apps/worker/src/main.ts', env);
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200 && !(await fetch(`${base}/healthz`).then((r) => r.ok).catch(() => false)); i++) await sleep(100);
+
+  const events = ids.flatMap((id, n) =>
+    Array.from({ length: PER_ENTRY }, (_, k) => ({
+      id: `${id}-${k}`,
+      type: TYPES[(n + k) % TYPES.length]!,
+      timestamp: new Date(sentAt.getTime() + 60_000 + k * 1000).toISOString(),
+      emailId: id,
+    })),
+  );
+  const bodies: string[] = [];
+  for (let i = 0; i < events.length; i += PER_REQUEST) {
+    const slice = events.slice(i, i + PER_REQUEST);
+    bodies.push(JSON.stringify(PER_REQUEST === 1 ? slice[0] : slice));
+  }
+  console.log(`ferretdb=${HANDLER} entries=${ENTRIES} events=${events.length} per-request=${PER_REQUEST} requests=${bodies.length} concurrency=${CONCURRENCY}`);
+
+  const queueRedis = createRedis(redis.url, 'client');
+  const queue = createDeliveryEventQueue(queueRedis, `{${ns}}`, 1, 1000);
+  const t0 = Date.now();
+  let next = 0;
+  let accepted = 0;
+  let rejected = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const r = await fetch(`${base}/v1/webhooks/mailroom`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'mailroom-signature': signMailroomWebhook(SECRET, body) } });
+        await r.arrayBuffer();
+        if (r.ok) accepted += PER_REQUEST === 1 ? 1 : (JSON.parse(body) as unknown[]).length;
+        else rejected++;
+      }
+    }),
+  );
+  const acceptMs = Date.now() - t0;
+  console.log(`accepted ${accepted} events (${rejected} requests rejected) in ${acceptMs} ms: ${Math.round((accepted / acceptMs) * 1000)} events/s, ${Math.round((bodies.length / acceptMs) * 1000)} requests/s`);
+  let done = 0;
+  let lastReport = Date.now();
+  for (;;) {
+    const c = await queue.getJobCounts('completed', 'failed');
+    done = (c.completed ?? 0) + (c.failed ?? 0);
+    if (done >= accepted || Date.now() - t0 > 600_000) break;
+    if (Date.now() - lastReport > 5000) {
+      lastReport = Date.now();
+      console.log(`  … ${done} applied after ${lastReport - t0} ms`);
+    }
+    await sleep(100);
+  }
+  const applyMs = Date.now() - t0;
+  const clicked = await logs.countDocuments({ status: 'clicked' });
+  console.log(`applied ${done} events to ${ENTRIES} entries in ${applyMs} ms from the first request: ${Math.round((done / applyMs) * 1000)} events/s (${clicked} entries now clicked)`);
+
+  api.kill('SIGTERM');
+  worker.kill('SIGTERM');
+  await queue.close();
+  queueRedis.disconnect();
+  await mc.close();
+  await sleep(1000);
+  await Promise.all([redis.stop(), mongo.stop()]);
+  if (HANDLER === 'postgresql') psql(`DROP DATABASE IF EXISTS ${ns}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,239 @@
+import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
+import {
+  applyEvents,
+  deliveryEventJobId,
+  EVENT_ERROR_CODES,
+  suppresses,
+  type DeliveryEvent,
+  type EventFields,
+  type ReduceContext,
+} from './email-events';
+import type { EmailLogDoc } from './email-log.repository';
+import { ERROR_HINTS } from './smtp-errors';
+
+/** An event we could not match to an entry after every retry (`orphan_events`, logs database). */
+export interface OrphanEventDoc {
+  _id: string; // deliveryEventJobId
+  event: DeliveryEvent;
+  reason: string;
+  attempts: number;
+  recordedAt: Date;
+}
+
+/** What happened to one event of a batch. */
+export type ApplyResult =
+  | { kind: 'applied'; emailId: string }
+  | { kind: 'duplicate'; emailId: string }
+  /** No entry yet (or it is still between send attempts): retry later. */
+  | { kind: 'missing' };
+
+/** A hard bounce or complaint that was applied: the caller adds the suppression. */
+export interface SuppressionRequest {
+  workspaceId: string;
+  address: string;
+  reason: 'hard_bounce' | 'complaint';
+  emailId: string;
+  detail: string | null;
+}
+
+export interface EmailEventsRepository {
+  ensureIndexes(): Promise<void>;
+  /**
+   * Applies a batch: one read of the entries involved, one fold per entry, one bulk write.
+   * Results are in the order of `events`.
+   */
+  applyBatch(events: readonly DeliveryEvent[]): Promise<{ results: ApplyResult[]; suppress: SuppressionRequest[] }>;
+  recordOrphan(event: DeliveryEvent, reason: string, attempts: number): Promise<void>;
+  listOrphans(limit: number): Promise<OrphanEventDoc[]>;
+}
+
+type EntryDoc = Pick<EmailLogDoc, '_id' | 'workspaceId' | 'recipient' | 'status' | 'sentAt' | 'providerMessageId'> &
+  Partial<EventFields> & { eventsVersion?: number | null };
+
+const EVENT_FIELD_NAMES = [
+  'status',
+  'deliveredAt',
+  'openedAt',
+  'opens',
+  'clickedAt',
+  'clicks',
+  'bouncedAt',
+  'bounceType',
+  'bounceDetail',
+  'complainedAt',
+  'failedAt',
+  'failDetail',
+  'timeline',
+  'eventIds',
+] as const;
+const PROJECTION = Object.fromEntries(
+  [...EVENT_FIELD_NAMES, 'workspaceId', 'recipient', 'sentAt', 'providerMessageId', 'eventsVersion'].map((f) => [f, 1]),
+);
+/** How often a batch re-reads entries another writer changed under it before giving up on them. */
+const MAX_CONFLICT_ROUNDS = 5;
+/**
+ * Bulk writes of a batch, in chunks, one chunk at a time. Measured on FerretDB 1.24 (SQLite):
+ * an `update` command of 100 statements or more never answers, and neither do concurrent
+ * multi-statement updates; either wedges the whole server. MongoDB would take more of both.
+ */
+const WRITE_PARALLELISM = 1;
+const MAX_BULK_STATEMENTS = 50;
+
+function fieldsOf(doc: EntryDoc): EventFields {
+  return {
+    status: doc.status,
+    deliveredAt: doc.deliveredAt ?? null,
+    openedAt: doc.openedAt ?? null,
+    opens: doc.opens ?? 0,
+    clickedAt: doc.clickedAt ?? null,
+    clicks: doc.clicks ?? 0,
+    bouncedAt: doc.bouncedAt ?? null,
+    bounceType: doc.bounceType ?? null,
+    bounceDetail: doc.bounceDetail ?? null,
+    complainedAt: doc.complainedAt ?? null,
+    failedAt: doc.failedAt ?? null,
+    failDetail: doc.failDetail ?? null,
+    timeline: doc.timeline ?? [],
+    eventIds: doc.eventIds ?? [],
+  };
+}
+
+/** The Error column follows an event-driven failure; a later `delivered` over a soft bounce clears it. */
+function errorFields(f: EventFields, previous: EmailLogDoc['status']): Record<string, unknown> {
+  const code = EVENT_ERROR_CODES[f.status];
+  if (code) {
+    const detail = f.status === 'bounced' ? f.bounceDetail : f.status === 'failed' ? f.failDetail : null;
+    const hintKey = f.status === 'bounced' ? `${code}_${(f.bounceType ?? 'soft').toUpperCase()}` : code;
+    return { error: detail, errorCode: code, errorHint: ERROR_HINTS[hintKey] ?? ERROR_HINTS[code] ?? null };
+  }
+  if (previous in EVENT_ERROR_CODES) return { error: null, errorCode: null, errorHint: null };
+  return {};
+}
+
+export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs: number }): EmailEventsRepository {
+  const logs: Collection<EntryDoc> = logsDb.collection('email_logs');
+  const orphans: Collection<OrphanEventDoc> = logsDb.collection('orphan_events');
+
+  /** Entries by our id, then (for events without it) by the provider's id. */
+  const load = async (events: readonly DeliveryEvent[]) => {
+    const ids = [...new Set(events.flatMap((e) => (e.emailId ? [e.emailId] : [])))];
+    const pids = [...new Set(events.flatMap((e) => (!e.emailId && e.providerMessageId ? [e.providerMessageId] : [])))];
+    const [byId, byPid] = await Promise.all([
+      ids.length ? logs.find({ _id: { $in: ids } }, { projection: PROJECTION }).toArray() : [],
+      // Uses the providerMessageId index of the email log.
+      pids.length ? logs.find({ providerMessageId: { $in: pids } }, { projection: PROJECTION }).toArray() : [],
+    ]);
+    const docs = new Map<string, EntryDoc>();
+    const pidToId = new Map<string, string>();
+    for (const d of [...byId, ...byPid]) {
+      docs.set(d._id, d);
+      if (d.providerMessageId) pidToId.set(d.providerMessageId, d._id);
+    }
+    return { docs, resolve: (e: DeliveryEvent) => e.emailId ?? (e.providerMessageId ? pidToId.get(e.providerMessageId) : undefined) };
+  };
+
+  return {
+    async ensureIndexes() {
+      // Looking up orphans by when they were kept (operators, and a later re-apply).
+      await orphans.createIndex({ recordedAt: 1 }, { name: 'recordedAt' });
+    },
+
+    async applyBatch(events) {
+      const results: ApplyResult[] = events.map(() => ({ kind: 'missing' }));
+      const suppress: SuppressionRequest[] = [];
+      let pending = events.map((e, i) => ({ e, i }));
+
+      for (let round = 0; round < MAX_CONFLICT_ROUNDS && pending.length; round++) {
+        const { docs, resolve } = await load(pending.map((p) => p.e));
+        const groups = new Map<string, typeof pending>();
+        for (const p of pending) {
+          const id = resolve(p.e);
+          const doc = id ? docs.get(id) : undefined;
+          // An entry still between send attempts has not been handed off: its events are early.
+          if (!doc || doc.status === 'queued') continue;
+          groups.set(doc._id, [...(groups.get(doc._id) ?? []), p]);
+        }
+
+        const ops: AnyBulkWriteOperation<EntryDoc>[] = [];
+        const written: Array<{ doc: EntryDoc; items: typeof pending }> = [];
+        for (const [id, items] of groups) {
+          const doc = docs.get(id)!;
+          const before = fieldsOf(doc);
+          const ctx: ReduceContext = { sentAt: doc.sentAt ?? null, machineWindowMs: opts.machineWindowMs };
+          const after = applyEvents(
+            before,
+            items.map((p) => p.e),
+            ctx,
+          );
+          for (const p of items) {
+            const applied = !before.eventIds.includes(deliveryEventJobId(p.e));
+            results[p.i] = { kind: applied ? 'applied' : 'duplicate', emailId: id };
+          }
+          if (after === before) continue;
+          ops.push({
+            updateOne: {
+              // The version guard makes this read-modify-write safe against other event workers.
+              filter: { _id: id, eventsVersion: doc.eventsVersion ?? null },
+              update: { $set: { ...after, ...errorFields(after, doc.status), eventsVersion: (doc.eventsVersion ?? 0) + 1, updatedAt: new Date() } },
+            },
+          });
+          written.push({ doc, items });
+        }
+        if (ops.length === 0) break;
+        const matched = await bulkInChunks(logs, ops);
+        const appliedOnly = (items: typeof pending) => items.filter((p) => results[p.i]!.kind === 'applied');
+        if (matched === ops.length) {
+          for (const w of written) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
+          break;
+        }
+        // Someone else moved some entries on: re-read and redo exactly the events not yet in them.
+        const fresh = await logs.find({ _id: { $in: written.map((w) => w.doc._id) } }, { projection: PROJECTION }).toArray();
+        const freshIds = new Map(fresh.map((d) => [d._id, new Set(d.eventIds ?? [])]));
+        pending = [];
+        for (const w of written) {
+          const seen = freshIds.get(w.doc._id);
+          const missing = w.items.filter((p) => !seen?.has(deliveryEventJobId(p.e)));
+          if (missing.length === 0) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
+          else pending.push(...missing);
+        }
+        for (const p of pending) results[p.i] = { kind: 'missing' };
+      }
+      return { results, suppress };
+    },
+
+    async recordOrphan(event, reason, attempts) {
+      await orphans.updateOne(
+        { _id: deliveryEventJobId(event) },
+        { $setOnInsert: { event, reason, attempts, recordedAt: new Date() } },
+        { upsert: true },
+      );
+    },
+
+    listOrphans(limit) {
+      return orphans.find({}).sort({ recordedAt: -1 }).limit(limit).toArray();
+    },
+  };
+}
+
+/** Chunks of at most MAX_BULK_STATEMENTS, WRITE_PARALLELISM at a time; returns how many filters matched. */
+async function bulkInChunks(col: Collection<EntryDoc>, ops: AnyBulkWriteOperation<EntryDoc>[]): Promise<number> {
+  const size = Math.min(MAX_BULK_STATEMENTS, Math.ceil(ops.length / WRITE_PARALLELISM));
+  const chunks = Array.from({ length: Math.ceil(ops.length / size) }, (_, k) => ops.slice(k * size, (k + 1) * size));
+  let matched = 0;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(WRITE_PARALLELISM, chunks.length) }, async () => {
+      while (next < chunks.length) matched += (await col.bulkWrite(chunks[next++]!, { ordered: false })).matchedCount;
+    }),
+  );
+  return matched;
+}
+
+function suppressionsFor(doc: EntryDoc, items: ReadonlyArray<{ e: DeliveryEvent }>): SuppressionRequest[] {
+  return items.flatMap(({ e }) => {
+    const reason = suppresses(e);
+    return reason
+      ? [{ workspaceId: doc.workspaceId, address: doc.recipient, reason, emailId: doc._id, detail: e.detail ?? null }]
+      : [];
+  });
+}

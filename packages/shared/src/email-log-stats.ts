@@ -1,0 +1,83 @@
+import type { EmailLogRepository } from './email-log.repository';
+import type { EmailStatus } from './schemas';
+
+/**
+ * Daily numbers of the email log. The database only counts (`$match` + `$group` with `$sum`,
+ * which FerretDB 1.x and MongoDB both have); totals and rates are folded here.
+ *
+ * The status of an entry is its latest one, and later statuses imply earlier ones (an opened
+ * email was delivered), so the rates are computed over groups of statuses, listed as data.
+ */
+const HANDED_OFF: readonly EmailStatus[] = ['sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained', 'failed'];
+const DELIVERED: readonly EmailStatus[] = ['delivered', 'opened', 'clicked', 'complained'];
+const OPENED: readonly EmailStatus[] = ['opened', 'clicked'];
+
+/** rate name → [numerator statuses, denominator statuses]. */
+export const EMAIL_LOG_RATES = {
+  delivery: [DELIVERED, HANDED_OFF],
+  bounce: [['bounced'], HANDED_OFF],
+  complaint: [['complained'], HANDED_OFF],
+  open: [OPENED, DELIVERED],
+} as const satisfies Record<string, readonly [readonly EmailStatus[], readonly EmailStatus[]]>;
+
+type Counts = Record<string, number>;
+
+export interface EmailLogStatsBucket {
+  total: number;
+  byStatus: Counts;
+  byType: Counts;
+  bySendMethod: Counts;
+  /** Fractions between 0 and 1 (4 decimals); null when the denominator is 0. */
+  rates: Record<keyof typeof EMAIL_LOG_RATES, number | null>;
+}
+
+export interface EmailLogStats {
+  since: string;
+  until: string;
+  days: Array<{ day: string } & EmailLogStatsBucket>;
+  totals: EmailLogStatsBucket;
+}
+
+const emptyBucket = (): Omit<EmailLogStatsBucket, 'rates'> => ({ total: 0, byStatus: {}, byType: {}, bySendMethod: {} });
+
+function withRates(b: Omit<EmailLogStatsBucket, 'rates'>): EmailLogStatsBucket {
+  const sum = (statuses: readonly string[]) => statuses.reduce((n, s) => n + (b.byStatus[s] ?? 0), 0);
+  const rates = {} as EmailLogStatsBucket['rates'];
+  for (const [name, [num, den]] of Object.entries(EMAIL_LOG_RATES) as Array<
+    [keyof typeof EMAIL_LOG_RATES, readonly [readonly string[], readonly string[]]]
+  >) {
+    const d = sum(den);
+    rates[name] = d === 0 ? null : Math.round((sum(num) / d) * 10_000) / 10_000;
+  }
+  return { ...b, rates };
+}
+
+/** Counts by status, type and send method per UTC day of `sentAt` in [since, until] (YYYY-MM-DD). */
+export async function emailLogStats(logs: EmailLogRepository, workspaceId: string, since: string, until: string): Promise<EmailLogStats> {
+  const days = { since, until };
+  const [byStatus, byType, bySendMethod] = await Promise.all([
+    logs.countByDay(workspaceId, 'status', days),
+    logs.countByDay(workspaceId, 'type', days),
+    logs.countByDay(workspaceId, 'sendMethod', days),
+  ]);
+  const perDay = new Map<string, Omit<EmailLogStatsBucket, 'rates'>>();
+  const totals = emptyBucket();
+  const add = (rows: typeof byStatus, field: 'byStatus' | 'byType' | 'bySendMethod') => {
+    for (const r of rows) {
+      let b = perDay.get(r.day);
+      if (!b) perDay.set(r.day, (b = emptyBucket()));
+      b[field][r.key] = (b[field][r.key] ?? 0) + r.count;
+      totals[field][r.key] = (totals[field][r.key] ?? 0) + r.count;
+      // Every entry has exactly one status, so the status rows give the totals.
+      if (field === 'byStatus') {
+        b.total += r.count;
+        totals.total += r.count;
+      }
+    }
+  };
+  add(byStatus, 'byStatus');
+  add(byType, 'byType');
+  add(bySendMethod, 'bySendMethod');
+  const list = [...perDay.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([day, b]) => ({ day, ...withRates(b) }));
+  return { since, until, days: list, totals: withRates(totals) };
+}
