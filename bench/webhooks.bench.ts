@@ -30,7 +30,11 @@ const psql = (sql: string) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'po
 const TYPES: DeliveryEventType[] = ['delivered', 'opened', 'clicked', 'opened', 'delivery_delayed', 'clicked'];
 
 function startChild(entry: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   child.on('exit', (code) => code && code !== 0 && console.error(`${entry} exited with ${code}`));
   return child;
 }
@@ -63,16 +67,43 @@ async function main() {
   for (let i = 0; i < ids.length; i += 1000) {
     await logs.insertMany(
       ids.slice(i, i + 1000).map((id) => ({
-        _id: id, workspaceId: 'ws_bench', recipient: 'r@bench.test', status: 'sent', type: 'other', from: 'b@bench.test', subject: 'Bench',
-        sendMethod: 'managed', messageId: `<${id}@bench.test>`, providerMessageId: null, attempts: 1, sentAt, day: sentAt.toISOString().slice(0, 10),
-        createdAt: sentAt, deliveredAt: null, openedAt: null, opens: 0, clickedAt: null, clicks: 0, timeline: [], eventIds: [], eventsVersion: 0,
+        _id: id,
+        workspaceId: 'ws_bench',
+        recipient: 'r@bench.test',
+        status: 'sent',
+        type: 'other',
+        from: 'b@bench.test',
+        subject: 'Bench',
+        sendMethod: 'managed',
+        messageId: `<${id}@bench.test>`,
+        providerMessageId: null,
+        attempts: 1,
+        sentAt,
+        day: sentAt.toISOString().slice(0, 10),
+        createdAt: sentAt,
+        deliveredAt: null,
+        openedAt: null,
+        opens: 0,
+        clickedAt: null,
+        clicks: 0,
+        timeline: [],
+        eventIds: [],
+        eventsVersion: 0,
       })) as never,
     );
   }
   const api = startChild('apps/api/src/main.ts', env);
   const worker = startChild('apps/worker/src/main.ts', env);
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200 && !(await fetch(`${base}/healthz`).then((r) => r.ok).catch(() => false)); i++) await sleep(100);
+  for (
+    let i = 0;
+    i < 200 &&
+    !(await fetch(`${base}/healthz`)
+      .then((r) => r.ok)
+      .catch(() => false));
+    i++
+  )
+    await sleep(100);
 
   const events = ids.flatMap((id, n) =>
     Array.from({ length: PER_ENTRY }, (_, k) => ({
@@ -87,7 +118,9 @@ async function main() {
     const slice = events.slice(i, i + PER_REQUEST);
     bodies.push(JSON.stringify(PER_REQUEST === 1 ? slice[0] : slice));
   }
-  console.log(`ferretdb=${HANDLER} entries=${ENTRIES} events=${events.length} per-request=${PER_REQUEST} requests=${bodies.length} concurrency=${CONCURRENCY}`);
+  console.log(
+    `ferretdb=${HANDLER} entries=${ENTRIES} events=${events.length} per-request=${PER_REQUEST} requests=${bodies.length} concurrency=${CONCURRENCY}`,
+  );
 
   const queueRedis = createRedis(redis.url, 'client');
   const queue = createDeliveryEventQueue(queueRedis, `{${ns}}`, 1, 1000);
@@ -99,7 +132,11 @@ async function main() {
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < bodies.length) {
         const body = bodies[next++]!;
-        const r = await fetch(`${base}/v1/webhooks/mailroom`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'mailroom-signature': signMailroomWebhook(SECRET, body) } });
+        const r = await fetch(`${base}/v1/webhooks/mailroom`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json', 'mailroom-signature': signMailroomWebhook(SECRET, body) },
+        });
         await r.arrayBuffer();
         if (r.ok) accepted += PER_REQUEST === 1 ? 1 : (JSON.parse(body) as unknown[]).length;
         else rejected++;
@@ -107,7 +144,9 @@ async function main() {
     }),
   );
   const acceptMs = Date.now() - t0;
-  console.log(`accepted ${accepted} events (${rejected} requests rejected) in ${acceptMs} ms: ${Math.round((accepted / acceptMs) * 1000)} events/s, ${Math.round((bodies.length / acceptMs) * 1000)} requests/s`);
+  console.log(
+    `accepted ${accepted} events (${rejected} requests rejected) in ${acceptMs} ms: ${Math.round((accepted / acceptMs) * 1000)} events/s, ${Math.round((bodies.length / acceptMs) * 1000)} requests/s`,
+  );
   let done = 0;
   let lastReport = Date.now();
   for (;;) {
@@ -122,7 +161,9 @@ async function main() {
   }
   const applyMs = Date.now() - t0;
   const clicked = await logs.countDocuments({ status: 'clicked' });
-  console.log(`applied ${done} events to ${ENTRIES} entries in ${applyMs} ms from the first request: ${Math.round((done / applyMs) * 1000)} events/s (${clicked} entries now clicked)`);
+  console.log(
+    `applied ${done} events to ${ENTRIES} entries in ${applyMs} ms from the first request: ${Math.round((done / applyMs) * 1000)} events/s (${clicked} entries now clicked)`,
+  );
 
   api.kill('SIGTERM');
   worker.kill('SIGTERM');

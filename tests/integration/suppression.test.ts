@@ -20,7 +20,8 @@ describe('suppression end to end', () => {
     await sink?.close();
   });
 
-  const entry = (id: string) => sys.mongo.db(sys.config.logsMongo.db).collection<{ _id: string; [k: string]: any }>('email_logs').findOne({ _id: id });
+  const entry = (id: string) =>
+    sys.mongo.db(sys.config.logsMongo.db).collection<{ _id: string; [k: string]: any }>('email_logs').findOne({ _id: id });
   const send = async (to: string, statuses = ['sent', 'send_failed']) => {
     const r = await sys.request('POST', '/v1/emails', { key: ws.keys.send, body: { to, type: 'invoice', subject: 'Invoice', text: 'Hi' } });
     return waitFor(async () => {
@@ -37,15 +38,37 @@ describe('suppression end to end', () => {
     const to = `Delivered+hb@${SIM}`;
     const first = await send(to);
     expect(first.status).toBe('sent');
-    expect((await event({ id: 'hb-1', type: 'bounced', bounceType: 'hard', detail: '550 5.1.1 user unknown', timestamp: new Date().toISOString(), emailId: first._id })).status).toBe(200);
+    expect(
+      (
+        await event({
+          id: 'hb-1',
+          type: 'bounced',
+          bounceType: 'hard',
+          detail: '550 5.1.1 user unknown',
+          timestamp: new Date().toISOString(),
+          emailId: first._id,
+        })
+      ).status,
+    ).toBe(200);
     const bounced = await waitFor(async () => ((await entry(first._id))?.status === 'bounced' ? entry(first._id) : null));
-    expect(bounced).toMatchObject({ status: 'bounced', bounceType: 'hard', bounceDetail: '550 5.1.1 user unknown', errorCode: 'BOUNCED', error: '550 5.1.1 user unknown' });
+    expect(bounced).toMatchObject({
+      status: 'bounced',
+      bounceType: 'hard',
+      bounceDetail: '550 5.1.1 user unknown',
+      errorCode: 'BOUNCED',
+      error: '550 5.1.1 user unknown',
+    });
 
     const list = await waitFor(async () => {
       const r = await sys.request('GET', '/v1/suppressions', { key: ws.keys.admin });
       return r.body.items?.length ? r : null;
     });
-    expect(list.body.items[0]).toMatchObject({ address: to.toLowerCase(), reason: 'hard_bounce', emailId: first._id, detail: '550 5.1.1 user unknown' });
+    expect(list.body.items[0]).toMatchObject({
+      address: to.toLowerCase(),
+      reason: 'hard_bounce',
+      emailId: first._id,
+      detail: '550 5.1.1 user unknown',
+    });
     expect((await sys.request('GET', '/v1/suppressions', { key: ws.keys.send })).status).toBe(403);
 
     const blocked = await send(to);

@@ -3,7 +3,8 @@ import { startTestSystem, waitFor, type TestSystem } from '../support/system';
 
 const SIM = 'simulator.mailroom.test';
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
-const HTML = '<html><body><p><a href="https://example.com/pay?inv=1&amp;x=2">Pay</a> <a href="mailto:billing@example.com">Ask</a></p></body></html>';
+const HTML =
+  '<html><body><p><a href="https://example.com/pay?inv=1&amp;x=2">Pay</a> <a href="mailto:billing@example.com">Ask</a></p></body></html>';
 
 /** The HTML part as sent (quoted-printable decoded). */
 function sentHtml(raw: string): string {
@@ -27,9 +28,13 @@ describe('open and click tracking over real HTTP', () => {
     await sink?.close();
   });
 
-  const entry = (id: string) => sys.mongo.db(sys.config.logsMongo.db).collection<{ _id: string; [k: string]: any }>('email_logs').findOne({ _id: id });
+  const entry = (id: string) =>
+    sys.mongo.db(sys.config.logsMongo.db).collection<{ _id: string; [k: string]: any }>('email_logs').findOne({ _id: id });
   const send = async (extra: Record<string, unknown> = {}) => {
-    const r = await sys.request('POST', '/v1/emails', { key: ws.keys.send, body: { to: `delivered@${SIM}`, type: 'invoice', subject: 'Invoice', html: HTML, ...extra } });
+    const r = await sys.request('POST', '/v1/emails', {
+      key: ws.keys.send,
+      body: { to: `delivered@${SIM}`, type: 'invoice', subject: 'Invoice', html: HTML, ...extra },
+    });
     await waitFor(async () => (await entry(r.body.id))?.status === 'sent');
     return { id: r.body.id as string, html: sentHtml(sink.messages.find((m) => m.mailroomId === r.body.id)!.raw) };
   };
@@ -50,7 +55,11 @@ describe('open and click tracking over real HTTP', () => {
       expect(r.status).toBe(200);
       expect(r.headers.get('content-type')).toBe('image/gif');
       expect(r.headers.get('cache-control')).toMatch(/no-store/);
-      expect(Buffer.from(await r.arrayBuffer()).subarray(0, 6).toString()).toBe('GIF89a');
+      expect(
+        Buffer.from(await r.arrayBuffer())
+          .subarray(0, 6)
+          .toString(),
+      ).toBe('GIF89a');
     }
     await get(pixel, 'Mozilla/5.0'); // Apple Mail Privacy Protection prefetch
     await get(pixel, 'Mozilla/5.0 (compatible; Barracuda Sentinel)');
@@ -86,7 +95,10 @@ describe('open and click tracking over real HTTP', () => {
 
   it('when tracking is off for the send or for the workspace, then the HTML goes out untouched', async () => {
     expect((await send({ tracking: false })).html).toBe(HTML);
-    expect((await sys.request('PUT', '/v1/settings/tracking', { key: ws.keys.admin, body: { enabled: false } })).body).toEqual({ enabled: false, globallyEnabled: true });
+    expect((await sys.request('PUT', '/v1/settings/tracking', { key: ws.keys.admin, body: { enabled: false } })).body).toEqual({
+      enabled: false,
+      globallyEnabled: true,
+    });
     expect((await send()).html).toBe(HTML);
     await sys.request('PUT', '/v1/settings/tracking', { key: ws.keys.admin, body: { enabled: true } });
     expect((await send()).html).not.toBe(HTML);

@@ -33,7 +33,10 @@ describe('mailroom webhooks: signed events in, applied to the log', () => {
   };
   const jobCount = () => sys.redis.zcard(`${sys.config.queuePrefix}:delivery-events:completed`);
   const sent = async () => {
-    const r = await sys.request('POST', '/v1/emails', { key: ws.keys.send, body: { to: `delivered@${SIM}`, type: 'invoice', subject: 'Hi', html: '<p>Hi</p>', tracking: false } });
+    const r = await sys.request('POST', '/v1/emails', {
+      key: ws.keys.send,
+      body: { to: `delivered@${SIM}`, type: 'invoice', subject: 'Hi', html: '<p>Hi</p>', tracking: false },
+    });
     return waitFor(async () => {
       const d = await entry(r.body.id);
       return d?.status === 'sent' ? d : null;
@@ -86,7 +89,14 @@ describe('mailroom webhooks: signed events in, applied to the log', () => {
   it('when an event names no known entry, then it is retried and then kept as an orphan', async () => {
     const ghost = 'em_01KZZZZZZZZZZZZZZZZZZZZZZZ';
     expect((await post({ id: 'e-orphan', type: 'delivered', timestamp: at(1), emailId: ghost })).status).toBe(200);
-    const orphan = await waitFor(() => logs().collection('orphan_events').findOne({ _id: 'mailroom.e-orphan' as never }), 15_000, 'orphan');
+    const orphan = await waitFor(
+      () =>
+        logs()
+          .collection('orphan_events')
+          .findOne({ _id: 'mailroom.e-orphan' as never }),
+      15_000,
+      'orphan',
+    );
     expect(orphan).toMatchObject({ event: { emailId: ghost, type: 'delivered' }, attempts: 3 });
   });
 
@@ -101,13 +111,33 @@ describe('mailroom webhooks: signed events in, applied to the log', () => {
         const id = `em_01KP${String(seed).padStart(2, '0')}${run}${'A'.repeat(19)}`;
         const sentAt = '2026-03-01T10:00:00.000Z';
         await logRepo.recordOutcome({
-          id, workspaceId: ws.id, status: 'sent', recipient: 'p@x.test', type: 'other', from: 'f@x.test', subject: 's', sendMethod: 'managed',
-          messageId: `<${id}@x.test>`, providerMessageId: null, error: null, errorCode: null, errorHint: null, attempts: 1, nextRetryAt: null,
-          reference: null, metadata: null, resendOf: null, createdAt: sentAt, sentAt, content: { to: 'p@x.test', subject: 's', text: 't' },
+          id,
+          workspaceId: ws.id,
+          status: 'sent',
+          recipient: 'p@x.test',
+          type: 'other',
+          from: 'f@x.test',
+          subject: 's',
+          sendMethod: 'managed',
+          messageId: `<${id}@x.test>`,
+          providerMessageId: null,
+          error: null,
+          errorCode: null,
+          errorHint: null,
+          attempts: 1,
+          nextRetryAt: null,
+          reference: null,
+          metadata: null,
+          resendOf: null,
+          createdAt: sentAt,
+          sentAt,
+          content: { to: 'p@x.test', subject: 's', text: 't' },
         });
         const events: DeliveryEvent[] = shuffledWithDuplicates(r, base).map((e) => ({ ...e, emailId: id }));
         while (events.length) await repo.applyBatch(events.splice(0, 1 + r.int(4)));
-        const { _id, eventsVersion, updatedAt, messageId, ...doc } = (await logs().collection<{ _id: string; [k: string]: any }>('email_logs').findOne({ _id: id }))!;
+        const { _id, eventsVersion, updatedAt, messageId, ...doc } = (await logs()
+          .collection<{ _id: string; [k: string]: any }>('email_logs')
+          .findOne({ _id: id }))!;
         finals.push(JSON.stringify(comparable(doc as never)));
       }
       expect(new Set(finals).size).toBe(1);

@@ -14,7 +14,25 @@ const now = () => Math.floor(Date.now() / 1000);
 
 /** A self-signed certificate made with openssl, as SNS's signing certificate stand-in. */
 function makeCert(dir: string, name: string): { cert: string; key: string } {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.pem`), '-days', '2', '-subj', '/CN=sns.amazonaws.com'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(dir, `${name}.key`),
+      '-out',
+      join(dir, `${name}.pem`),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=sns.amazonaws.com',
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert: readFileSync(join(dir, `${name}.pem`), 'utf8'), key: readFileSync(join(dir, `${name}.key`), 'utf8') };
 }
 
@@ -66,10 +84,19 @@ describe('provider webhooks with real signatures', () => {
     const body = (id: string, o: { key?: string; ts?: number; token?: string; event?: string } = {}) => {
       const timestamp = String(o.ts ?? now());
       const token = o.token ?? `tok-${id}-${Math.random().toString(36).slice(2)}`;
-      const signature = createHmac('sha256', o.key ?? MAILGUN_KEY).update(timestamp + token).digest('hex');
+      const signature = createHmac('sha256', o.key ?? MAILGUN_KEY)
+        .update(timestamp + token)
+        .digest('hex');
       return JSON.stringify({
         signature: { timestamp, token, signature },
-        'event-data': { id, event: o.event ?? 'failed', severity: 'permanent', timestamp: now(), 'delivery-status': { code: 550, description: '5.1.1 user unknown' }, message: { headers: { 'message-id': `${EMAIL}@mailroom.test` } } },
+        'event-data': {
+          id,
+          event: o.event ?? 'failed',
+          severity: 'permanent',
+          timestamp: now(),
+          'delivery-status': { code: 550, description: '5.1.1 user unknown' },
+          message: { headers: { 'message-id': `${EMAIL}@mailroom.test` } },
+        },
       });
     };
     it('when valid, then 200 and a hard bounce for our id is queued', async () => {
@@ -89,10 +116,26 @@ describe('provider webhooks with real signatures', () => {
   });
 
   describe('sendgrid (ECDSA P-256 over timestamp + body)', () => {
-    const events = (id: string) => JSON.stringify([{ email: 'a@b.test', timestamp: now(), event: 'bounce', type: 'bounce', sg_event_id: id, sg_message_id: 'abc123.filter0001', 'smtp-id': `<${EMAIL}@mailroom.test>`, reason: '550 5.1.1' }, { email: 'a@b.test', timestamp: now(), event: 'processed', sg_event_id: `${id}-p` }]);
+    const events = (id: string) =>
+      JSON.stringify([
+        {
+          email: 'a@b.test',
+          timestamp: now(),
+          event: 'bounce',
+          type: 'bounce',
+          sg_event_id: id,
+          sg_message_id: 'abc123.filter0001',
+          'smtp-id': `<${EMAIL}@mailroom.test>`,
+          reason: '550 5.1.1',
+        },
+        { email: 'a@b.test', timestamp: now(), event: 'processed', sg_event_id: `${id}-p` },
+      ]);
     const headers = (raw: string, o: { key?: KeyObject; ts?: number } = {}) => {
       const ts = String(o.ts ?? now());
-      return { 'x-twilio-email-event-webhook-timestamp': ts, 'x-twilio-email-event-webhook-signature': sign('sha256', Buffer.from(ts + raw), o.key ?? sgKey).toString('base64') };
+      return {
+        'x-twilio-email-event-webhook-timestamp': ts,
+        'x-twilio-email-event-webhook-signature': sign('sha256', Buffer.from(ts + raw), o.key ?? sgKey).toString('base64'),
+      };
     };
     it('when valid, then 200 and the mapped events (not the ignored ones) are queued', async () => {
       const raw = events('sg-1');
@@ -111,7 +154,15 @@ describe('provider webhooks with real signatures', () => {
 
   describe('postmark (basic auth)', () => {
     // A 64-bit id as Postmark sends it (JSON.parse would round it).
-    const raw = JSON.stringify({ RecordType: 'Bounce', ID: 0, Type: 'HardBounce', MessageID: 'pm-msg-1', Description: 'The server was unable to deliver your message', Details: 'smtp;550 5.1.1', BouncedAt: new Date().toISOString() }).replace('"ID":0', '"ID":4323372036854775807');
+    const raw = JSON.stringify({
+      RecordType: 'Bounce',
+      ID: 0,
+      Type: 'HardBounce',
+      MessageID: 'pm-msg-1',
+      Description: 'The server was unable to deliver your message',
+      Details: 'smtp;550 5.1.1',
+      BouncedAt: new Date().toISOString(),
+    }).replace('"ID":0', '"ID":4323372036854775807');
     const auth = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
     it('when the credentials are right, then 200 and the bounce is queued; wrong or missing credentials are 401 (Postmark signs no timestamp, so there is no expiry)', async () => {
       expect((await post('postmark', raw, auth('pm-user', 'wrong'))).status).toBe(401);
@@ -124,12 +175,24 @@ describe('provider webhooks with real signatures', () => {
   });
 
   describe('ses (SNS signatures v1 and v2, certificate only from SNS hosts)', () => {
-    const envelope = (o: { id: string; version?: '1' | '2'; key?: string; ts?: string; certUrl?: string; type?: string; topic?: string }) => {
+    const envelope = (o: {
+      id: string;
+      version?: '1' | '2';
+      key?: string;
+      ts?: string;
+      certUrl?: string;
+      type?: string;
+      topic?: string;
+    }) => {
       const m: Record<string, string> = {
         Type: o.type ?? 'Notification',
         MessageId: o.id,
         TopicArn: o.topic ?? TOPIC,
-        Message: JSON.stringify({ eventType: 'Bounce', mail: { messageId: 'ses-1', headers: [{ name: 'X-Mailroom-Id', value: EMAIL }] }, bounce: { bounceType: 'Permanent', bouncedRecipients: [{ diagnosticCode: 'smtp; 550 5.1.1' }] } }),
+        Message: JSON.stringify({
+          eventType: 'Bounce',
+          mail: { messageId: 'ses-1', headers: [{ name: 'X-Mailroom-Id', value: EMAIL }] },
+          bounce: { bounceType: 'Permanent', bouncedRecipients: [{ diagnosticCode: 'smtp; 550 5.1.1' }] },
+        }),
         Timestamp: o.ts ?? new Date().toISOString(),
         SignatureVersion: o.version ?? '2',
         SigningCertURL: o.certUrl ?? CERT_URL,
@@ -139,11 +202,18 @@ describe('provider webhooks with real signatures', () => {
         m.Token = 'tok';
         m.SubscribeURL = 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=tok';
       }
-      m.Signature = sign(m.SignatureVersion === '1' ? 'sha1' : 'sha256', Buffer.from(snsStringToSign(m as never)), o.key ?? sns.key).toString('base64');
+      m.Signature = sign(
+        m.SignatureVersion === '1' ? 'sha1' : 'sha256',
+        Buffer.from(snsStringToSign(m as never)),
+        o.key ?? sns.key,
+      ).toString('base64');
       return m;
     };
     it('when signed with version 1 or 2, then 200 and the event is queued', async () => {
-      expect((await post('ses', JSON.stringify(envelope({ id: 'sns-1', version: '1' })), { 'content-type': 'text/plain; charset=UTF-8' })).status).toBe(200);
+      expect(
+        (await post('ses', JSON.stringify(envelope({ id: 'sns-1', version: '1' })), { 'content-type': 'text/plain; charset=UTF-8' }))
+          .status,
+      ).toBe(200);
       expect((await post('ses', JSON.stringify(envelope({ id: 'sns-2', version: '2' })))).status).toBe(200);
       expect(await queued('ses.sns-1')).toBe(true);
       expect(await queued('ses.sns-2')).toBe(true);
@@ -151,11 +221,15 @@ describe('provider webhooks with real signatures', () => {
     it('when tampered, expired, signed with another key or pointing at a foreign certificate host, then 401; a foreign topic is 403', async () => {
       const t = envelope({ id: 'sns-3' });
       expect((await post('ses', JSON.stringify({ ...t, Message: t.Message!.replace('Permanent', 'Transient') }))).status).toBe(401);
-      expect((await post('ses', JSON.stringify(envelope({ id: 'sns-4', ts: new Date(Date.now() - 2 * 3600_000).toISOString() })))).status).toBe(401);
+      expect(
+        (await post('ses', JSON.stringify(envelope({ id: 'sns-4', ts: new Date(Date.now() - 2 * 3600_000).toISOString() })))).status,
+      ).toBe(401);
       expect((await post('ses', JSON.stringify(envelope({ id: 'sns-5', key: otherSns.key })))).status).toBe(401);
       const before = fetched.length;
       expect((await post('ses', JSON.stringify(envelope({ id: 'sns-6', certUrl: 'https://evil.example.com/cert.pem' })))).status).toBe(401);
-      expect((await post('ses', JSON.stringify(envelope({ id: 'sns-7', certUrl: 'http://sns.us-east-1.amazonaws.com/x.pem' })))).status).toBe(401);
+      expect(
+        (await post('ses', JSON.stringify(envelope({ id: 'sns-7', certUrl: 'http://sns.us-east-1.amazonaws.com/x.pem' })))).status,
+      ).toBe(401);
       expect(fetched.length).toBe(before);
       expect((await post('ses', JSON.stringify(envelope({ id: 'sns-8', topic: 'arn:aws:sns:us-east-1:1:other' })))).status).toBe(403);
       for (const id of ['sns-3', 'sns-4', 'sns-5', 'sns-6', 'sns-7', 'sns-8']) expect(await queued(`ses.${id}`)).toBe(false);

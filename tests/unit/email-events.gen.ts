@@ -31,7 +31,9 @@ export function randomEvents(r: ReturnType<typeof rng>, n: number): DeliveryEven
       at,
       receivedAt: at,
       emailId: EMAIL,
-      ...(type === 'bounced' ? { bounceType: r.pick(['hard', 'soft'] as const), detail: r.pick(['550 5.1.1 unknown', '552 mailbox full', '554 blocked']) } : {}),
+      ...(type === 'bounced'
+        ? { bounceType: r.pick(['hard', 'soft'] as const), detail: r.pick(['550 5.1.1 unknown', '552 mailbox full', '554 blocked']) }
+        : {}),
       ...(type === 'failed' ? { detail: r.pick(['dropped', 'invalid']) } : {}),
       ...(type === 'clicked' ? { url: r.pick(['https://a.test/', 'https://b.test/x']) } : {}),
       ...((type === 'opened' || type === 'clicked') && r.next() < 0.2 ? { machine: true } : {}),
@@ -57,4 +59,3 @@ export function comparable(f: Partial<EventFields>) {
     eventIds: [...(f.eventIds ?? [])].sort(),
   };
 }
-

@@ -21,7 +21,14 @@ describe('the event reducer: the final entry does not depend on order or duplica
   it('when three events arrive in all 6 orders, then all six entries are equal', () => {
     const r = rng(42);
     const [a, b, c] = randomEvents(r, 3) as [DeliveryEvent, DeliveryEvent, DeliveryEvent];
-    const orders = [[a, b, c], [a, c, b], [b, a, c], [b, c, a], [c, a, b], [c, b, a]];
+    const orders = [
+      [a, b, c],
+      [a, c, b],
+      [b, a, c],
+      [b, c, a],
+      [c, a, b],
+      [c, b, a],
+    ];
     const results = orders.map((o) => JSON.stringify(comparable(applyEvents(emptyEventFields(), o, ctx))));
     expect(new Set(results).size).toBe(1);
   });
@@ -38,7 +45,9 @@ describe('the event reducer: the final entry does not depend on order or duplica
   });
 
   it('when a hard bounce or complaint arrives after delivered or opened, then it changes the status', () => {
-    expect(applyEvents(emptyEventFields(), [ev('delivered', 1), ev('opened', 2), ev('bounced', 3, { bounceType: 'hard', detail: '550' })], ctx)).toMatchObject({
+    expect(
+      applyEvents(emptyEventFields(), [ev('delivered', 1), ev('opened', 2), ev('bounced', 3, { bounceType: 'hard', detail: '550' })], ctx),
+    ).toMatchObject({
       status: 'bounced',
       bounceType: 'hard',
       bounceDetail: '550',

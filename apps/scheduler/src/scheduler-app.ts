@@ -32,7 +32,10 @@ export async function startSchedulerApp(config: Config, log: Logger): Promise<Sc
   const worker = createRetentionWorker({ config, connection: redis, logs, activity, log });
   worker.on('error', (err) => log.error({ err }, 'retention worker error'));
   await worker.waitUntilReady();
-  log.info({ scheduler: RETENTION_SCHEDULER_ID, pattern: config.retentionSchedule, tz: 'UTC', months: config.retentionMonths }, 'scheduler ready');
+  log.info(
+    { scheduler: RETENTION_SCHEDULER_ID, pattern: config.retentionSchedule, tz: 'UTC', months: config.retentionMonths },
+    'scheduler ready',
+  );
   return {
     queue,
     async close() {

@@ -94,7 +94,8 @@ export function createDeliveryEventProcessor(deps: Omit<DeliveryEventWorkerDeps,
     const r = await batcher.submit(event);
     if (r.kind !== 'missing') return r.kind;
     const attempt = job.attemptsMade + 1;
-    if (attempt < (job.opts.attempts ?? 1)) throw new EntryNotFoundYetError(`no entry yet for ${event.emailId ?? event.providerMessageId ?? event.id}`);
+    if (attempt < (job.opts.attempts ?? 1))
+      throw new EntryNotFoundYetError(`no entry yet for ${event.emailId ?? event.providerMessageId ?? event.id}`);
     await deps.events.recordOrphan(event, 'no matching email log entry', attempt);
     deps.log.warn({ eventId: event.id, provider: event.provider, emailId: event.emailId }, 'delivery event kept as orphan');
     return 'orphaned';

@@ -123,7 +123,8 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     // A hard bounce or complaint suppressed the address: sending again would hurt the sender's reputation.
     const suppressed = await deps.suppressions.find(data.workspaceId, c.to);
     if (suppressed) {
-      const reason = suppressed.reason === 'complaint' ? 'a spam complaint' : suppressed.reason === 'hard_bounce' ? 'a hard bounce' : 'an admin';
+      const reason =
+        suppressed.reason === 'complaint' ? 'a spam complaint' : suppressed.reason === 'hard_bounce' ? 'a hard bounce' : 'an admin';
       await record({
         ...base,
         status: 'send_failed',
@@ -137,7 +138,10 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       throw new UnrecoverableError(`ESUPPRESSED: ${c.to} is suppressed`);
     }
     const tracked =
-      deps.config.tracking.enabled && c.html !== undefined && c.tracking !== false && (await deps.tracking.settings.isEnabled(data.workspaceId));
+      deps.config.tracking.enabled &&
+      c.html !== undefined &&
+      c.tracking !== false &&
+      (await deps.tracking.settings.isEnabled(data.workspaceId));
     const html = tracked ? applyTracking(c.html!, data.emailId, deps.tracking.tokens, deps.config.publicUrl) : c.html;
 
     try {

@@ -216,7 +216,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       mailgunSigningKey: e.MAILGUN_SIGNING_KEY ?? null,
       sendgridVerificationKey: e.SENDGRID_VERIFICATION_KEY ?? null,
       postmarkAuth: e.POSTMARK_WEBHOOK_AUTH
-        ? { user: e.POSTMARK_WEBHOOK_AUTH.slice(0, e.POSTMARK_WEBHOOK_AUTH.indexOf(':')), pass: e.POSTMARK_WEBHOOK_AUTH.slice(e.POSTMARK_WEBHOOK_AUTH.indexOf(':') + 1) }
+        ? {
+            user: e.POSTMARK_WEBHOOK_AUTH.slice(0, e.POSTMARK_WEBHOOK_AUTH.indexOf(':')),
+            pass: e.POSTMARK_WEBHOOK_AUTH.slice(e.POSTMARK_WEBHOOK_AUTH.indexOf(':') + 1),
+          }
         : null,
       sesTopicArns: e.SES_TOPIC_ARNS ? e.SES_TOPIC_ARNS.split(',') : [],
     },

@@ -1,4 +1,4 @@
-import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
+import type { Collection, Db, Filter, UpdateFilter } from 'mongodb';
 import {
   applyEvents,
   deliveryEventJobId,
@@ -39,7 +39,7 @@ export interface SuppressionRequest {
 export interface EmailEventsRepository {
   ensureIndexes(): Promise<void>;
   /**
-   * Applies a batch: one read of the entries involved, one fold per entry, one bulk write.
+   * Applies a batch: one read of the entries involved, one fold per entry, one write per changed entry.
    * Results are in the order of `events`.
    */
   applyBatch(events: readonly DeliveryEvent[]): Promise<{ results: ApplyResult[]; suppress: SuppressionRequest[] }>;
@@ -47,6 +47,7 @@ export interface EmailEventsRepository {
   listOrphans(limit: number): Promise<OrphanEventDoc[]>;
 }
 
+type UpdateOp = { filter: Filter<EntryDoc>; update: UpdateFilter<EntryDoc> };
 type EntryDoc = Pick<EmailLogDoc, '_id' | 'workspaceId' | 'recipient' | 'status' | 'sentAt' | 'providerMessageId'> &
   Partial<EventFields> & { eventsVersion?: number | null };
 
@@ -72,12 +73,13 @@ const PROJECTION = Object.fromEntries(
 /** How often a batch re-reads entries another writer changed under it before giving up on them. */
 const MAX_CONFLICT_ROUNDS = 5;
 /**
- * Bulk writes of a batch, in chunks, one chunk at a time. Measured on FerretDB 1.24 (SQLite):
- * an `update` command of 100 statements or more never answers, and neither do concurrent
- * multi-statement updates; either wedges the whole server. MongoDB would take more of both.
+ * A batch's entry writes go out as single-statement updates, this many at a time. Measured on
+ * FerretDB 1.24 (SQLite and PostgreSQL backends): a multi-statement `update` command (a
+ * driver bulkWrite) of a few dozen entries never gets an answer and wedges the server, so
+ * bulkWrite is not used here. One entry per statement also tells exactly which writes lost
+ * the version race.
  */
-const WRITE_PARALLELISM = 1;
-const MAX_BULK_STATEMENTS = 50;
+const WRITE_CONCURRENCY = 8;
 
 function fieldsOf(doc: EntryDoc): EventFields {
   return {
@@ -154,7 +156,7 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
           groups.set(doc._id, [...(groups.get(doc._id) ?? []), p]);
         }
 
-        const ops: AnyBulkWriteOperation<EntryDoc>[] = [];
+        const ops: UpdateOp[] = [];
         const written: Array<{ doc: EntryDoc; items: typeof pending }> = [];
         for (const [id, items] of groups) {
           const doc = docs.get(id)!;
@@ -171,16 +173,16 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
           }
           if (after === before) continue;
           ops.push({
-            updateOne: {
-              // The version guard makes this read-modify-write safe against other event workers.
-              filter: { _id: id, eventsVersion: doc.eventsVersion ?? null },
-              update: { $set: { ...after, ...errorFields(after, doc.status), eventsVersion: (doc.eventsVersion ?? 0) + 1, updatedAt: new Date() } },
+            // The version guard makes this read-modify-write safe against other event workers.
+            filter: { _id: id, eventsVersion: doc.eventsVersion ?? null },
+            update: {
+              $set: { ...after, ...errorFields(after, doc.status), eventsVersion: (doc.eventsVersion ?? 0) + 1, updatedAt: new Date() },
             },
           });
           written.push({ doc, items });
         }
         if (ops.length === 0) break;
-        const matched = await bulkInChunks(logs, ops);
+        const matched = await writeAll(logs, ops);
         const appliedOnly = (items: typeof pending) => items.filter((p) => results[p.i]!.kind === 'applied');
         if (matched === ops.length) {
           for (const w of written) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
@@ -215,15 +217,16 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
   };
 }
 
-/** Chunks of at most MAX_BULK_STATEMENTS, WRITE_PARALLELISM at a time; returns how many filters matched. */
-async function bulkInChunks(col: Collection<EntryDoc>, ops: AnyBulkWriteOperation<EntryDoc>[]): Promise<number> {
-  const size = Math.min(MAX_BULK_STATEMENTS, Math.ceil(ops.length / WRITE_PARALLELISM));
-  const chunks = Array.from({ length: Math.ceil(ops.length / size) }, (_, k) => ops.slice(k * size, (k + 1) * size));
+/** Runs the updates WRITE_CONCURRENCY at a time; returns how many filters matched. */
+async function writeAll(col: Collection<EntryDoc>, ops: UpdateOp[]): Promise<number> {
   let matched = 0;
   let next = 0;
   await Promise.all(
-    Array.from({ length: Math.min(WRITE_PARALLELISM, chunks.length) }, async () => {
-      while (next < chunks.length) matched += (await col.bulkWrite(chunks[next++]!, { ordered: false })).matchedCount;
+    Array.from({ length: Math.min(WRITE_CONCURRENCY, ops.length) }, async () => {
+      while (next < ops.length) {
+        const op = ops[next++]!;
+        matched += (await col.updateOne(op.filter, op.update)).matchedCount;
+      }
     }),
   );
   return matched;
@@ -232,8 +235,6 @@ async function bulkInChunks(col: Collection<EntryDoc>, ops: AnyBulkWriteOperatio
 function suppressionsFor(doc: EntryDoc, items: ReadonlyArray<{ e: DeliveryEvent }>): SuppressionRequest[] {
   return items.flatMap(({ e }) => {
     const reason = suppresses(e);
-    return reason
-      ? [{ workspaceId: doc.workspaceId, address: doc.recipient, reason, emailId: doc._id, detail: e.detail ?? null }]
-      : [];
+    return reason ? [{ workspaceId: doc.workspaceId, address: doc.recipient, reason, emailId: doc._id, detail: e.detail ?? null }] : [];
   });
 }

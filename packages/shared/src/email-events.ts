@@ -68,7 +68,15 @@ export const STATUS_PRECEDENCE = [
 const PRECEDENCE = new Map<string, { status: EmailStatus | null; rank: number | null }>(STATUS_PRECEDENCE.map((p) => [p.event, p]));
 
 /** Statuses events may move an entry out of (besides their own): `queued` and `send_failed` are the send path's. */
-const EVENT_BASE_STATUSES: ReadonlySet<EmailStatus> = new Set(['sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained', 'failed']);
+const EVENT_BASE_STATUSES: ReadonlySet<EmailStatus> = new Set([
+  'sent',
+  'delivered',
+  'opened',
+  'clicked',
+  'bounced',
+  'complained',
+  'failed',
+]);
 
 /** Error code and hint shown for event-driven failures (the hint text lives in ERROR_HINTS). */
 export const EVENT_ERROR_CODES: Readonly<Partial<Record<EmailStatus, string>>> = {

@@ -60,7 +60,12 @@ export type DeliveryEventQueue = Queue<DeliveryEvent>;
  * retries give an event that beat its entry to the database time to find it; after the last
  * one the worker keeps it as an orphan.
  */
-export function createDeliveryEventQueue(connection: ConnectionOptions, prefix: string, attempts: number, backoffMs: number): DeliveryEventQueue {
+export function createDeliveryEventQueue(
+  connection: ConnectionOptions,
+  prefix: string,
+  attempts: number,
+  backoffMs: number,
+): DeliveryEventQueue {
   return new Queue<DeliveryEvent>(QUEUES.deliveryEvents, {
     connection,
     prefix,

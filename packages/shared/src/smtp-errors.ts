@@ -92,7 +92,8 @@ export const ERROR_HINTS: Readonly<Record<string, string>> = Object.freeze({
     "The recipient's server temporarily rejected the email (for example a full mailbox). The provider may still deliver it; if not, try resending later.",
   COMPLAINED:
     "The recipient marked the email as spam, so the address is now suppressed. Complaints usually mean the recipient didn't expect the email: check that you're using the right template and the right address.",
-  DELIVERY_FAILED: 'The sending provider reported that it could not deliver the email after accepting it. Read the Error column for its reason.',
+  DELIVERY_FAILED:
+    'The sending provider reported that it could not deliver the email after accepting it. Read the Error column for its reason.',
 
   // SMTP replies (errorCode SMTP_<code>)
   SMTP_421: `Your email server is temporarily unavailable and closed the connection (421). ${RETRY}`,

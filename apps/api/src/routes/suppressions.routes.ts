@@ -20,7 +20,10 @@ export function suppressionsRoutes(deps: ApiDeps): Router {
     const q = parseOr400(SuppressionListQuery, req.query, 'query');
     const workspaceId = req.apiKey!.workspaceId;
     // Cursors are the address of the last item; ids are `${workspaceId}:${address}`.
-    const docs = await deps.suppressions.list(workspaceId, { limit: q.limit + 1, ...(q.after ? { after: `${workspaceId}:${q.after}` } : {}) });
+    const docs = await deps.suppressions.list(workspaceId, {
+      limit: q.limit + 1,
+      ...(q.after ? { after: `${workspaceId}:${q.after}` } : {}),
+    });
     const page = docs.slice(0, q.limit);
     res.json({
       items: page.map((d) => ({ address: d.address, reason: d.reason, emailId: d.emailId, detail: d.detail, createdAt: d.createdAt })),
@@ -33,7 +36,13 @@ export function suppressionsRoutes(deps: ApiDeps): Router {
     const workspaceId = req.apiKey!.workspaceId;
     const removed = await deps.suppressions.remove(workspaceId, address);
     if (!removed) throw notFound('Suppression');
-    await deps.activity.record({ workspaceId, action: 'suppression.removed', actorKeyId: req.apiKey!.keyId, target: address, details: null });
+    await deps.activity.record({
+      workspaceId,
+      action: 'suppression.removed',
+      actorKeyId: req.apiKey!.keyId,
+      target: address,
+      details: null,
+    });
     deps.log.info({ workspaceId, address, keyId: req.apiKey!.keyId }, 'suppression removed');
     res.status(204).end();
   });

@@ -23,7 +23,10 @@ export const MACHINE_USER_AGENTS: ReadonlyArray<{ pattern: RegExp; who: string }
   { pattern: /Proofpoint|ppops-/i, who: 'Proofpoint' },
   { pattern: /SafeLinks|Safe Links|BingPreview|Microsoft Office Protection/i, who: 'Microsoft Defender' },
   { pattern: /Symantec|Trend ?Micro|Forcepoint|IronPort|Sophos|SpamTitan|Zscaler/i, who: 'mail security gateway' },
-  { pattern: /HeadlessChrome|PhantomJS|python-requests|python-urllib|Go-http-client|curl\/|Wget|okhttp|Java\/|libwww|bot\b|crawler|spider/i, who: 'automated client' },
+  {
+    pattern: /HeadlessChrome|PhantomJS|python-requests|python-urllib|Go-http-client|curl\/|Wget|okhttp|Java\/|libwww|bot\b|crawler|spider/i,
+    who: 'automated client',
+  },
 ];
 
 export function machineUserAgent(ua: string | undefined): string | null {
@@ -82,7 +85,13 @@ export function trackingRoutes(deps: ApiDeps): Router {
     const { enabled } = parseOr400(TrackingSettings, req.body);
     const workspaceId = req.apiKey!.workspaceId;
     await deps.trackingSettings.setEnabled(workspaceId, enabled);
-    await deps.activity.record({ workspaceId, action: 'settings.changed', actorKeyId: req.apiKey!.keyId, target: 'tracking', details: { enabled } });
+    await deps.activity.record({
+      workspaceId,
+      action: 'settings.changed',
+      actorKeyId: req.apiKey!.keyId,
+      target: 'tracking',
+      details: { enabled },
+    });
     res.json({ enabled, globallyEnabled: deps.config.tracking.enabled });
   });
   return router;

@@ -49,7 +49,11 @@ export function webhooksRoutes(deps: ApiDeps): Router {
     if (!adapter) throw new HttpError(404, 'not_found', 'No webhook is configured for this provider');
     let result;
     try {
-      result = await adapter.handle({ headers: req.headers, rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), now: new Date() });
+      result = await adapter.handle({
+        headers: req.headers,
+        rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+        now: new Date(),
+      });
     } catch (err) {
       if (err instanceof WebhookError) throw new HttpError(err.status, err.code, err.message);
       throw err;

@@ -83,7 +83,11 @@ export const missingSignature = (what: string) => new WebhookError(401, 'missing
 /** A zod failure on a verified body: malformed, 400. */
 export function malformed(err: { issues: Array<{ path: PropertyKey[]; message: string }> }): WebhookError {
   const first = err.issues[0];
-  return new WebhookError(400, 'invalid_payload', first ? `${first.path.map(String).join('.') || 'body'}: ${first.message}` : 'Invalid payload');
+  return new WebhookError(
+    400,
+    'invalid_payload',
+    first ? `${first.path.map(String).join('.') || 'body'}: ${first.message}` : 'Invalid payload',
+  );
 }
 
 export const isoFromSeconds = (s: number) => new Date(Math.round(s * 1000)).toISOString();

@@ -35,8 +35,14 @@ const EventData = z.object({
   severity: z.string().optional(),
   reason: z.string().optional(),
   url: z.string().max(4096).optional(),
-  'delivery-status': z.object({ code: z.number().optional(), message: z.string().optional(), description: z.string().optional() }).partial().optional(),
-  message: z.object({ headers: z.object({ 'message-id': z.string().optional() }).partial().optional() }).partial().optional(),
+  'delivery-status': z
+    .object({ code: z.number().optional(), message: z.string().optional(), description: z.string().optional() })
+    .partial()
+    .optional(),
+  message: z
+    .object({ headers: z.object({ 'message-id': z.string().optional() }).partial().optional() })
+    .partial()
+    .optional(),
   'user-variables': z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -50,7 +56,9 @@ export function mailgunAdapter(signingKey: string, replay: ReplayGuard): Webhook
       const sig = Signature.safeParse(body.signature);
       if (!sig.success) throw badSignature('signature must have timestamp, token and a hex signature');
       checkTimestamp(Number(sig.data.timestamp), now, TIMESTAMP_TOLERANCE_SECONDS.mailgun);
-      const expected = createHmac('sha256', signingKey).update(sig.data.timestamp + sig.data.token).digest();
+      const expected = createHmac('sha256', signingKey)
+        .update(sig.data.timestamp + sig.data.token)
+        .digest();
       if (!timingSafeEqual(expected, Buffer.from(sig.data.signature, 'hex'))) throw badSignature();
       if (!(await replay.claim(`mailgun:${sig.data.token}`, TIMESTAMP_TOLERANCE_SECONDS.mailgun + 60))) {
         throw badSignature('This token was already used (replay)');
@@ -65,7 +73,9 @@ export function mailgunAdapter(signingKey: string, replay: ReplayGuard): Webhook
       const userVar = e['user-variables']?.['mailroom-id'];
       const emailId = emailIdFrom(typeof userVar === 'string' ? userVar : undefined) ?? emailIdFrom(headerId);
       const status = e['delivery-status'];
-      const detail = [status?.code, status?.description || status?.message || e.reason].filter((x) => x !== undefined && x !== '').join(' ');
+      const detail = [status?.code, status?.description || status?.message || e.reason]
+        .filter((x) => x !== undefined && x !== '')
+        .join(' ');
       const event: DeliveryEvent = {
         id: e.id,
         provider: 'mailgun',

@@ -79,7 +79,10 @@ export function postmarkAdapter(auth: { user: string; pass: string }): WebhookAd
       const id =
         rawId !== undefined
           ? `${r.RecordType}-${rawId}`
-          : `${r.RecordType}-${createHash('sha256').update(`${r.MessageID}|${at}|${r.OriginalLink ?? ''}`).digest('hex').slice(0, 32)}`;
+          : `${r.RecordType}-${createHash('sha256')
+              .update(`${r.MessageID}|${at}|${r.OriginalLink ?? ''}`)
+              .digest('hex')
+              .slice(0, 32)}`;
       const detail = [r.Description, r.Details].filter(Boolean).join(' — ');
       const event: DeliveryEvent = {
         id,

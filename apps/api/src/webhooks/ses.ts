@@ -1,7 +1,16 @@
 import { verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { emailIdFrom, type DeliveryEvent, type DeliveryEventType } from '@mailroom/shared';
-import { badSignature, checkTimestamp, malformed, missingSignature, parseJsonBody, TIMESTAMP_TOLERANCE_SECONDS, WebhookError, type WebhookAdapter } from './common';
+import {
+  badSignature,
+  checkTimestamp,
+  malformed,
+  missingSignature,
+  parseJsonBody,
+  TIMESTAMP_TOLERANCE_SECONDS,
+  WebhookError,
+  type WebhookAdapter,
+} from './common';
 
 /** HTTP GETs to SNS (signing certificates, subscription confirmation). Injected so tests use local certificates. */
 export interface SnsHttp {
@@ -76,7 +85,11 @@ const SesMessage = z
       commonHeaders: z.object({ messageId: z.string().optional() }).loose().optional(),
     }),
     bounce: z
-      .object({ bounceType: z.string(), timestamp: z.string().optional(), bouncedRecipients: z.array(z.object({ diagnosticCode: z.string().optional() }).loose()).optional() })
+      .object({
+        bounceType: z.string(),
+        timestamp: z.string().optional(),
+        bouncedRecipients: z.array(z.object({ diagnosticCode: z.string().optional() }).loose()).optional(),
+      })
       .loose()
       .optional(),
     complaint: z.object({ timestamp: z.string().optional(), complaintFeedbackType: z.string().optional() }).loose().optional(),
@@ -144,7 +157,10 @@ export function sesAdapter(topicArns: readonly string[], http: SnsHttp = default
       const part = s.bounce ?? s.complaint ?? s.delivery ?? s.open ?? s.click ?? s.deliveryDelay;
       const at = part?.timestamp && !Number.isNaN(Date.parse(part.timestamp)) ? new Date(part.timestamp).toISOString() : m.Timestamp;
       const detail =
-        s.bounce?.bouncedRecipients?.[0]?.diagnosticCode ?? s.reject?.reason ?? s.deliveryDelay?.delayType ?? s.complaint?.complaintFeedbackType;
+        s.bounce?.bouncedRecipients?.[0]?.diagnosticCode ??
+        s.reject?.reason ??
+        s.deliveryDelay?.delayType ??
+        s.complaint?.complaintFeedbackType;
       const event: DeliveryEvent = {
         id: m.MessageId,
         provider: 'ses',
