@@ -127,12 +127,17 @@ export interface EmailLogRepository {
  * is an `_id` lookup on every server (FerretDB 1.x would scan the collection for an `$in`).
  */
 async function deleteByIds<T extends { _id: string }>(col: Collection<T>, ids: string[]): Promise<number> {
-  if (ids.length === 0) return 0;
-  const r = await col.bulkWrite(
-    ids.map((id) => ({ deleteOne: { filter: { _id: id } as Filter<T> } })),
-    { ordered: false },
-  );
-  return r.deletedCount;
+  let removed = 0;
+  // At most 100 statements a command: FerretDB 1.24 was seen to stop answering larger
+  // multi-statement update commands, and deletes go through the same path.
+  for (let i = 0; i < ids.length; i += 100) {
+    const r = await col.bulkWrite(
+      ids.slice(i, i + 100).map((id) => ({ deleteOne: { filter: { _id: id } as Filter<T> } })),
+      { ordered: false },
+    );
+    removed += r.deletedCount;
+  }
+  return removed;
 }
 
 /** Fields a send outcome sets on its entry. */
