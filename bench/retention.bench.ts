@@ -9,24 +9,14 @@
 import { MongoClient } from 'mongodb';
 import { createEmailLogRepository, createLogger, loadConfig, newId, runRetention, type EmailLogDoc } from '@mailroom/shared';
 import { startApiServer } from '../apps/api/src/api-server';
+import { arg, pct, say } from './bench-kit';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { startRedis } from '../infra/dev/redis';
 
-const arg = (name: string, dflt: string) =>
-  process.argv
-    .find((a) => a.startsWith(`--${name}=`))
-    ?.split('=')
-    .slice(1)
-    .join('=') ?? dflt;
 const OLD = Number(arg('old', '1000000'));
 const FRESH = Number(arg('fresh', '100000'));
 const BASELINE = Number(arg('baseline-requests', '50'));
 const DAY = 86_400_000;
-const say = (msg: string) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
-};
 
 function entry(workspaceId: string, sentAt: Date): EmailLogDoc {
   const id = newId('em', sentAt.getTime());

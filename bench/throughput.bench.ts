@@ -17,26 +17,14 @@ import { Queue } from 'bullmq';
 import { MongoClient } from 'mongodb';
 import nodemailer from 'nodemailer';
 import { newId } from '@mailroom/shared';
+import { arg, pct, say, sleep } from './bench-kit';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
 
-const arg = (name: string, dflt: string) =>
-  process.argv
-    .find((a) => a.startsWith(`--${name}=`))
-    ?.split('=')
-    .slice(1)
-    .join('=') ?? dflt;
 const EMAILS = Number(arg('emails', '5000'));
 const CONCURRENCY = Number(arg('concurrency', '64'));
 const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
-
-const say = (msg: string) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function child(name: string, entry: string, env: Record<string, string | undefined>, readyLine: RegExp): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {

@@ -11,45 +11,14 @@ import {
 } from '@mailroom/shared';
 import { startSchedulerApp, type SchedulerApp } from '../../apps/scheduler/src/scheduler-app';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
+import { logEntry } from './email-log-fixtures';
 import { OPERATOR_TOKEN, startTestSystem, waitFor, type TestSystem } from '../support/system';
 
 const silent = createLogger({ level: 'silent', name: 'retention-test' });
 
 /** A log document as the worker writes it, sent at `sentAt`. */
-function entry(id: string, workspaceId: string, sentAt: Date): EmailLogDoc {
-  return {
-    _id: id,
-    workspaceId,
-    recipient: `${id}@example.com`,
-    status: 'sent',
-    type: 'invoice',
-    from: 'Acme <billing@acme.test>',
-    subject: `Invoice ${id}`,
-    error: null,
-    errorCode: null,
-    errorHint: null,
-    sendMethod: 'managed',
-    messageId: `<${id}@acme.test>`,
-    providerMessageId: null,
-    attempts: 1,
-    nextRetryAt: null,
-    reference: null,
-    metadata: null,
-    resendOf: null,
-    resendCount: 0,
-    lastResentAt: null,
-    resends: [],
-    createdAt: sentAt,
-    sentAt,
-    day: sentAt.toISOString().slice(0, 10),
-    deliveredAt: null,
-    openedAt: null,
-    opens: 0,
-    clickedAt: null,
-    clicks: 0,
-    updatedAt: sentAt,
-  };
-}
+const entry = (id: string, workspaceId: string, sentAt: Date): EmailLogDoc =>
+  logEntry(workspaceId, { _id: id, sentAt, recipient: `${id}@example.com`, subject: `Invoice ${id}` });
 
 describe('retention: the six-month cleanup', () => {
   let sink: SmtpSink;
