@@ -1,9 +1,9 @@
-import { MongoBulkWriteError, type Collection, type Db, type Filter, type FindCursor, type OptionalUnlessRequiredId } from 'mongodb';
+import type { Collection, Db, FindCursor } from 'mongodb';
 import { createBatcher } from './batcher';
+import { deleteByIds, insertIgnoringDuplicates, NEW_ENTRY_FIELDS, outcomeFields, toError } from './email-log.writes';
 import { emailLogMongoFilter } from './email-log-filter';
 import type { EmailLogCursor, EmailLogFilter } from './email-log-query';
 import type { BounceType, TimelineItem } from './email-events';
-import { isDuplicateKeyError } from './mongo';
 import type { EmailStatus, EmailType, MessageContent, Reference, SendMethodName } from './schemas';
 
 /** One email, one document, in the logs database (`email_logs`). */
@@ -120,96 +120,6 @@ export interface EmailLogRepository {
   ): Promise<Array<{ day: string; key: string; count: number }>>;
   /** Links a resend to its original: count, time and the new id. False when the original is gone. */
   recordResend(workspaceId: string, originalId: string, resendId: string, at: Date): Promise<boolean>;
-}
-
-/**
- * Deletes documents by id as one bulk of single-id deletes: one round trip, and each statement
- * is an `_id` lookup on every server (FerretDB 1.x would scan the collection for an `$in`).
- */
-async function deleteByIds<T extends { _id: string }>(col: Collection<T>, ids: string[]): Promise<number> {
-  let removed = 0;
-  // At most 100 statements a command: FerretDB 1.24 was seen to stop answering larger
-  // multi-statement update commands, and deletes go through the same path.
-  for (let i = 0; i < ids.length; i += 100) {
-    const r = await col.bulkWrite(
-      ids.slice(i, i + 100).map((id) => ({ deleteOne: { filter: { _id: id } as Filter<T> } })),
-      { ordered: false },
-    );
-    removed += r.deletedCount;
-  }
-  return removed;
-}
-
-/** Fields a send outcome sets on its entry. */
-function outcomeFields(o: SendOutcome) {
-  return {
-    workspaceId: o.workspaceId,
-    status: o.status,
-    recipient: o.recipient,
-    type: o.type,
-    from: o.from,
-    subject: o.subject,
-    sendMethod: o.sendMethod,
-    messageId: o.messageId,
-    providerMessageId: o.providerMessageId,
-    error: o.error,
-    errorCode: o.errorCode,
-    errorHint: o.errorHint,
-    attempts: o.attempts,
-    nextRetryAt: o.nextRetryAt ? new Date(o.nextRetryAt) : null,
-    reference: o.reference,
-    metadata: o.metadata,
-    resendOf: o.resendOf,
-    createdAt: new Date(o.createdAt),
-    sentAt: new Date(o.sentAt),
-    day: o.sentAt.slice(0, 10),
-    updatedAt: new Date(),
-  };
-}
-
-/** Fields a new entry starts with; delivery events and resends move them later. */
-const NEW_ENTRY_FIELDS = {
-  resendCount: 0,
-  lastResentAt: null,
-  resends: [],
-  deliveredAt: null,
-  openedAt: null,
-  opens: 0,
-  clickedAt: null,
-  clicks: 0,
-  timeline: [],
-  eventIds: [],
-  eventsVersion: 0,
-};
-
-const toError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
-
-/** Inserts unordered; returns the indexes that already existed (E11000). Other errors throw. */
-async function insertIgnoringDuplicates<T extends { _id: string }>(col: Collection<T>, docs: T[]): Promise<Set<number>> {
-  const duplicates = new Set<number>();
-  try {
-    await col.insertMany(docs as OptionalUnlessRequiredId<T>[], { ordered: false });
-  } catch (err) {
-    if (!(err instanceof MongoBulkWriteError)) throw err;
-    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-    for (const e of errors) {
-      if (e.code !== 11000) throw err;
-      duplicates.add(e.index);
-    }
-    // FerretDB stops an unordered insert at its first error: insert the rest one by one.
-    const reported = Math.max(...errors.map((e) => e.index));
-    if (err.result.insertedCount + errors.length < docs.length) {
-      for (let i = reported + 1; i < docs.length; i++) {
-        try {
-          await col.insertOne(docs[i] as OptionalUnlessRequiredId<T>);
-        } catch (e) {
-          if (!isDuplicateKeyError(e)) throw e;
-          duplicates.add(i);
-        }
-      }
-    }
-  }
-  return duplicates;
 }
 
 /** Pages and exports leave out what only the detail view shows. */
