@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { createLogger, loadConfig, type Config } from '@mailroom/shared';
+import { createLogger, createRedis, loadConfig, type Config, type RedisClient } from '@mailroom/shared';
 import { startApiServer, type ApiServer } from '../../apps/api/src/api-server';
 import type { SnsHttp } from '../../apps/api/src/webhooks/ses';
 import { startWorkerApp, type WorkerApp } from '../../apps/worker/src/worker-app';
@@ -34,7 +34,7 @@ export interface TestSystem {
   ): Promise<{ status: number; body: any; headers: Headers }>;
   createWorkspace(name?: string): Promise<{ id: string; keys: { send: string; admin: string } }>;
   mongo: MongoClient;
-  redis: Redis;
+  redis: RedisClient;
   startWorker(): Promise<WorkerApp>;
   close(): Promise<void>;
 }
@@ -76,7 +76,7 @@ export async function startTestSystem(opts: { env: Record<string, string>; worke
   };
   const worker = opts.worker === false ? null : await startWorker();
   const mongo = await MongoClient.connect(config.mongo.uri, { serverSelectionTimeoutMS: 5000 });
-  const redis = new Redis(redisUrl);
+  const redis = createRedis(config.redisUrl, 'client');
 
   const request: TestSystem['request'] = async (method, path, o = {}) => {
     const headers: Record<string, string> = { ...o.headers };
@@ -123,13 +123,16 @@ export async function startTestSystem(opts: { env: Record<string, string>; worke
         .dropDatabase()
         .catch(() => undefined);
       await mongo.close();
-      // Only this namespace's keys: other test files share the server.
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `{${namespace}}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      // Only this namespace's keys: other test files share the server. (A Redis Cluster is the
+      // test's own and goes away whole.)
+      if (!(redis instanceof Cluster)) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `{${namespace}}*`, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length) await redis.del(...keys);
+        } while (cursor !== '0');
+      }
       redis.disconnect();
     },
   };

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import express, { type Express, type RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@mailroom/shared';
 import {
   type ActivityRepository,
   type Config,

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@mailroom/shared';
 import { ownKey, type AuthenticatedKey, type Config, type KeyRole, type Logger } from '@mailroom/shared';
 import { HttpError } from './http-error';
 

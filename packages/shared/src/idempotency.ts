@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis';
 import { ownKey } from './redis';
 import { sha256Hex } from './secrets';
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis';
 import type { EmailLogRepository, SendOutcome } from './email-log.repository';
 import { ownKey } from './redis';
 

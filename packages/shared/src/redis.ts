@@ -1,16 +1,34 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+/** A connection to one Redis server or to a Redis Cluster; both speak every command we use. */
+export type RedisClient = Redis | Cluster;
 
 /**
- * Redis connections. BullMQ wants workers on connections that retry forever
- * (`maxRetriesPerRequest: null`), while request paths (queue producers, idempotency) should
- * fail fast rather than hang an HTTP request.
+ * Redis connections. `REDIS_URL` is one server (`redis://host:6379`) or the seed nodes of a
+ * Redis Cluster separated by commas (`redis://h1:7000,redis://h2:7001,redis://h3:7002`).
+ * BullMQ wants workers on connections that retry forever (`maxRetriesPerRequest: null`), while
+ * request paths (queue producers, idempotency) should fail fast rather than hang a request.
  */
-export function createRedis(url: string, role: 'worker' | 'client', extra: RedisOptions = {}): Redis {
-  return new Redis(url, {
+export function createRedis(url: string, role: 'worker' | 'client', extra: RedisOptions = {}): RedisClient {
+  const options: RedisOptions = {
     maxRetriesPerRequest: role === 'worker' ? null : 3,
     connectionName: `mailroom-${role}`,
     ...extra,
-  });
+  };
+  if (!url.includes(',')) return new Redis(url, options);
+  const seeds = url.split(',').map((u) => new URL(u.includes('://') ? u.trim() : `redis://${u.trim()}`));
+  const first = seeds[0]!;
+  return new Cluster(
+    seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
+    {
+      redisOptions: {
+        ...options,
+        ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+        ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+        ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+      },
+    },
+  );
 }
 
 /** Key of our own (non-BullMQ) data, under the queue prefix so one hash tag covers all keys. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis';
 import { ownKey } from './redis';
 import type { SuppressionDoc, SuppressionRepository } from './suppression.repository';
 import type { TrackingSettingsRepository } from './tracking-settings.repository';

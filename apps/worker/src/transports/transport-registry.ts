@@ -1,6 +1,6 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@mailroom/shared';
 import { ownKey, type Config, type CustomTransportSettings, type EmailSettingsRepository, type Logger } from '@mailroom/shared';
 import { parseSmtpUrl, type SmtpEndpoint } from './smtp-url';
 
