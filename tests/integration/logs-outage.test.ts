@@ -92,4 +92,36 @@ describe('the logs database goes away after the SMTP server accepted a message',
     }
     expect(sink.countFor(id)).toBe(1);
   });
+
+  it('when an earlier attempt died mid hand-off, then the email is reported EHANDOFF_UNKNOWN and not sent again', async () => {
+    const ws = await sys.createWorkspace('Unknown');
+    const { Queue } = await import('bullmq');
+    const queue = new Queue('send-email', { connection: sys.redis, prefix: sys.config.queuePrefix });
+    const outbox = createOutbox(sys.redis, sys.config.queuePrefix);
+    try {
+      // As a worker killed right after it began the hand-off leaves things.
+      await queue.pause();
+      const r = await sys.request('POST', '/v1/emails', {
+        key: ws.keys.send,
+        body: { to: `delivered@${SIM}`, type: 'invoice', subject: 'Cut short', text: 'x' },
+      });
+      expect(await outbox.beginHandOff(r.body.id)).toBe(true);
+      await queue.resume();
+      // This file's logs database is a server of its own.
+      const client = await MongoClient.connect(logsDb.uri);
+      try {
+        const entries = client
+          .db(sys.config.logsMongo.db)
+          .collection<{ _id: string; status: string; errorCode: string | null }>('email_logs');
+        const d = await waitFor(async () => entries.findOne({ _id: r.body.id, status: 'send_failed' }), 10_000, 'reported entry');
+        expect(d.errorCode).toBe('EHANDOFF_UNKNOWN');
+      } finally {
+        await client.close();
+      }
+      expect(sink.countFor(r.body.id)).toBe(0);
+      expect(await queue.getJobState(r.body.id)).toBe('failed');
+    } finally {
+      await queue.close();
+    }
+  });
 });

@@ -33,6 +33,8 @@ export interface ApiServer {
 /** Connects, builds the app and listens (port 0 picks a free port, as tests do). */
 export async function startApiServer(config: Config, log: Logger, overrides: Partial<Pick<ApiDeps, 'snsHttp'>> = {}): Promise<ApiServer> {
   const redis = createRedis(config.redisUrl, 'client');
+  // ioredis reconnects by itself; log instead of letting it print unhandled errors.
+  redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const dbs = await connectDatabases(config, 'mailroom-api');
   const workspaces = createWorkspaceRepository(dbs.main);
   await workspaces.ensureIndexes();

@@ -22,6 +22,8 @@ export interface SchedulerApp {
  */
 export async function startSchedulerApp(config: Config, log: Logger): Promise<SchedulerApp> {
   const redis = createRedis(config.redisUrl, 'worker');
+  // ioredis reconnects by itself; log instead of letting it print unhandled errors.
+  redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const dbs = await connectDatabases(config, 'mailroom-scheduler');
   const logs = createEmailLogRepository(dbs.logs);
   await logs.ensureIndexes();

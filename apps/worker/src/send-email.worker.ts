@@ -86,11 +86,9 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     const maxAttempts = job.opts.attempts ?? 1;
 
     // A previous attempt got as far as the SMTP server's acceptance: never send twice.
+    // Its outcome is already in the log, or still staged in the outbox for the flusher.
     const earlier = await outbox.handedOff(data.emailId);
-    if (earlier) {
-      await record(earlier);
-      return { status: 'already-sent', providerMessageId: earlier.providerMessageId };
-    }
+    if (earlier) return { status: 'already-sent', providerMessageId: earlier.providerMessageId };
 
     let transport: ResolvedTransport;
     try {
@@ -144,6 +142,22 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       (await deps.tracking.settings.isEnabled(data.workspaceId));
     const html = tracked ? applyTracking(c.html!, data.emailId, deps.tracking.tokens, deps.config.publicUrl) : c.html;
 
+    // An earlier attempt died between starting the hand-off and recording its outcome: the
+    // email may or may not have left. Say so instead of risking a second copy.
+    if (!(await outbox.beginHandOff(data.emailId))) {
+      await record({
+        ...base,
+        status: 'send_failed',
+        providerMessageId: null,
+        error: 'The worker stopped while handing this email to the mail server; whether it was sent is unknown.',
+        errorCode: 'EHANDOFF_UNKNOWN',
+        errorHint: ERROR_HINTS.EHANDOFF_UNKNOWN!,
+        nextRetryAt: null,
+        sentAt: new Date().toISOString(),
+      });
+      throw new UnrecoverableError('EHANDOFF_UNKNOWN: an earlier hand-off did not finish');
+    }
+
     try {
       const info = await transport.transporter.sendMail({
         from: transport.from,
@@ -176,6 +190,8 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       });
       return { status: 'sent', providerMessageId };
     } catch (err) {
+      // The server (or the network) answered with an error: nothing was accepted.
+      await outbox.abortHandOff(data.emailId);
       const n = normalizeSendError(err, sendMethod);
       const final = n.permanent || attempt >= maxAttempts;
       await record({

@@ -28,6 +28,8 @@ export interface WorkerApp {
 /** Wires the worker process: connections, repositories, transports, the send worker and the outbox flusher. */
 export async function startWorkerApp(config: Config, log: Logger): Promise<WorkerApp> {
   const redis = createRedis(config.redisUrl, 'worker');
+  // ioredis reconnects by itself; log instead of letting it print unhandled errors.
+  redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const dbs = await connectDatabases(config, 'mailroom-worker');
   const logs = createEmailLogRepository(dbs.logs);
   await logs.ensureIndexes();

@@ -22,8 +22,16 @@ export interface Outbox {
   /** Stages an outcome; returns the token to settle it with. */
   stage(outcome: SendOutcome): Promise<string>;
   settle(id: string, token: string): Promise<void>;
-  /** The outcome of an earlier hand-off of this email, if there was one. */
-  handedOff(id: string): Promise<SendOutcome | null>;
+  /** Whether an earlier attempt handed this email off, with the provider's id when it gave one. */
+  handedOff(id: string): Promise<{ providerMessageId: string | null } | null>;
+  /**
+   * Marks the start of a hand-off to the SMTP server. False when an earlier attempt began one
+   * and never finished it (its worker died): whether that email left is unknown, so it must not
+   * be sent again blindly.
+   */
+  beginHandOff(id: string): Promise<boolean>;
+  /** The hand-off failed with a known error: a retry may send again. */
+  abortHandOff(id: string): Promise<void>;
   /** Writes an outcome through the outbox; false when the database write failed (it stays staged). */
   write(logs: EmailLogRepository, outcome: SendOutcome): Promise<boolean>;
   /** Writes every staged outcome it can; returns how many were written and how many are left. */
@@ -34,12 +42,14 @@ export interface Outbox {
 export function createOutbox(redis: Redis, prefix: string): Outbox {
   const hashKey = ownKey(prefix, 'outbox');
   const markKey = (id: string) => ownKey(prefix, 'handed-off', id);
+  const sendingKey = (id: string) => ownKey(prefix, 'handing-off', id);
 
   const outbox: Outbox = {
     async stage(outcome) {
       const json = JSON.stringify(outcome);
       const tx = redis.multi().hset(hashKey, outcome.id, json);
-      if (outcome.status === 'sent') tx.set(markKey(outcome.id), json, 'EX', HANDED_OFF_TTL_SECONDS);
+      // The mark stays small (the outcome itself waits in the outbox hash until written).
+      if (outcome.status === 'sent') tx.set(markKey(outcome.id), outcome.providerMessageId ?? '', 'EX', HANDED_OFF_TTL_SECONDS);
       const results = await tx.exec();
       const failed = results?.find(([err]) => err);
       if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction aborted');
@@ -48,10 +58,17 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
     async settle(id, token) {
       await redis.eval(SETTLE_SCRIPT, 1, hashKey, id, token);
     },
-    async handedOff(id) {
-      const json = await redis.get(markKey(id));
-      return json ? (JSON.parse(json) as SendOutcome) : null;
+    async beginHandOff(id) {
+      return (await redis.set(sendingKey(id), '1', 'EX', HANDED_OFF_TTL_SECONDS, 'NX')) === 'OK';
     },
+    async abortHandOff(id) {
+      await redis.del(sendingKey(id));
+    },
+    async handedOff(id) {
+      const mark = await redis.get(markKey(id));
+      return mark === null ? null : { providerMessageId: mark || null };
+    },
+
     async write(logs, outcome) {
       const token = await outbox.stage(outcome);
       try {
