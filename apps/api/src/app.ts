@@ -1,6 +1,5 @@
 import type { Queue } from 'bullmq';
 import express, { type Express, type RequestHandler } from 'express';
-import type { RedisClient as Redis } from '@mailroom/shared';
 import {
   type ActivityRepository,
   type Config,
@@ -16,6 +15,7 @@ import {
   type TrackingSettingsRepository,
   type TrackingTokens,
   type WorkspaceRepository,
+  type RedisClient as Redis,
 } from '@mailroom/shared';
 import { bullBoardRoutes } from './bull-board';
 import { errorHandler, notFoundHandler } from './http-error';

@@ -1,6 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { RedisClient as Redis } from '@mailroom/shared';
-import { ownKey, type AuthenticatedKey, type Config, type KeyRole, type Logger } from '@mailroom/shared';
+import { ownKey, type AuthenticatedKey, type Config, type KeyRole, type Logger, type RedisClient as Redis } from '@mailroom/shared';
 import { HttpError } from './http-error';
 
 const WINDOW_MS = 60_000;

@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { RedisClient as Redis } from '@mailroom/shared';
-import { ownKey, type DeliveryEvent, type WebhookProvider } from '@mailroom/shared';
+import { ownKey, type DeliveryEvent, type WebhookProvider, type RedisClient as Redis } from '@mailroom/shared';
 
 /** A webhook that must not be enqueued: 401 (not from the provider), 400 (unreadable), 403 (not ours). */
 export class WebhookError extends Error {

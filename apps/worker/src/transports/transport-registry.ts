@@ -1,7 +1,13 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
-import type { RedisClient as Redis } from '@mailroom/shared';
-import { ownKey, type Config, type CustomTransportSettings, type EmailSettingsRepository, type Logger } from '@mailroom/shared';
+import {
+  ownKey,
+  type Config,
+  type CustomTransportSettings,
+  type EmailSettingsRepository,
+  type Logger,
+  type RedisClient as Redis,
+} from '@mailroom/shared';
 import { parseSmtpUrl, type SmtpEndpoint } from './smtp-url';
 
 export type TransportKind = 'managed' | 'custom';
