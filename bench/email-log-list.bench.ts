@@ -21,6 +21,7 @@ import {
   type EmailLogDoc,
   type EmailStatus,
 } from '@mailroom/shared';
+import { logEntry } from '../tests/support/log-entry';
 import { startApiServer } from '../apps/api/src/api-server';
 import { startFerretdb, type RunningFerretdb } from '../infra/dev/ferretdb';
 import { startRedis } from '../infra/dev/redis';
@@ -71,9 +72,9 @@ function doc(workspaceId: string, i: number, now: number): EmailLogDoc {
   const sentAt = new Date(now - Math.floor(Math.random() * 150 * DAY_MS));
   const status = pickStatus(Math.random());
   const failed = status === 'send_failed';
-  return {
-    _id: newId('em', sentAt.getTime()),
-    workspaceId,
+  const opened = status === 'opened' || status === 'clicked';
+  return logEntry(workspaceId, {
+    sentAt,
     recipient: `client${i % 50_000}@example${i % 97}.com`,
     status,
     type: EMAIL_TYPES[i % EMAIL_TYPES.length]!,
@@ -83,26 +84,11 @@ function doc(workspaceId: string, i: number, now: number): EmailLogDoc {
     errorCode: failed ? 'SMTP_550' : null,
     errorHint: failed ? 'The address does not exist at the recipient server.' : null,
     sendMethod: i % 3 === 0 ? 'custom' : 'managed',
-    messageId: `<x${i}@acme.test>`,
     providerMessageId: `p${i}`,
-    attempts: 1,
-    nextRetryAt: null,
     reference: { kind: 'invoice', id: `inv_${i}` },
-    metadata: null,
-    resendOf: null,
-    resendCount: 0,
-    lastResentAt: null,
-    resends: [],
-    createdAt: sentAt,
-    sentAt,
-    day: sentAt.toISOString().slice(0, 10),
-    deliveredAt: null,
-    openedAt: status === 'opened' || status === 'clicked' ? sentAt : null,
-    opens: status === 'opened' || status === 'clicked' ? 1 : 0,
-    clickedAt: null,
-    clicks: 0,
-    updatedAt: sentAt,
-  };
+    openedAt: opened ? sentAt : null,
+    opens: opened ? 1 : 0,
+  });
 }
 
 async function measure(name: string, url: string, key: string): Promise<void> {

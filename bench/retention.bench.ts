@@ -7,7 +7,8 @@
  *     [--mongo-uri=mongodb://…/] [--baseline-requests=50]
  */
 import { MongoClient } from 'mongodb';
-import { createEmailLogRepository, createLogger, loadConfig, newId, runRetention, type EmailLogDoc } from '@mailroom/shared';
+import { createEmailLogRepository, createLogger, loadConfig, runRetention, type EmailLogDoc } from '@mailroom/shared';
+import { logEntry } from '../tests/support/log-entry';
 import { startApiServer } from '../apps/api/src/api-server';
 import { arg, pct, say } from './bench-kit';
 import { startFerretdb } from '../infra/dev/ferretdb';
@@ -18,41 +19,8 @@ const FRESH = Number(arg('fresh', '100000'));
 const BASELINE = Number(arg('baseline-requests', '50'));
 const DAY = 86_400_000;
 
-function entry(workspaceId: string, sentAt: Date): EmailLogDoc {
-  const id = newId('em', sentAt.getTime());
-  return {
-    _id: id,
-    workspaceId,
-    recipient: `client${sentAt.getTime() % 9973}@example.com`,
-    status: 'delivered',
-    type: 'invoice',
-    from: 'Acme <billing@acme.test>',
-    subject: 'Your invoice',
-    error: null,
-    errorCode: null,
-    errorHint: null,
-    sendMethod: 'managed',
-    messageId: `<${id}@acme.test>`,
-    providerMessageId: null,
-    attempts: 1,
-    nextRetryAt: null,
-    reference: { kind: 'invoice', id: 'inv_1' },
-    metadata: null,
-    resendOf: null,
-    resendCount: 0,
-    lastResentAt: null,
-    resends: [],
-    createdAt: sentAt,
-    sentAt,
-    day: sentAt.toISOString().slice(0, 10),
-    deliveredAt: sentAt,
-    openedAt: null,
-    opens: 0,
-    clickedAt: null,
-    clicks: 0,
-    updatedAt: sentAt,
-  };
-}
+const entry = (workspaceId: string, sentAt: Date): EmailLogDoc =>
+  logEntry(workspaceId, { sentAt, recipient: `client${sentAt.getTime() % 9973}@example.com`, status: 'delivered', deliveredAt: sentAt });
 
 async function main() {
   const redis = await startRedis();

@@ -13,6 +13,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { MongoClient } from 'mongodb';
+import { logEntry } from '../tests/support/log-entry';
 import { createDeliveryEventQueue, createRedis, newId, type DeliveryEventType } from '@mailroom/shared';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT, sleep } from '../infra/dev/process';
@@ -66,30 +67,11 @@ async function main() {
   const ids = Array.from({ length: ENTRIES }, () => newId('em'));
   for (let i = 0; i < ids.length; i += 1000) {
     await logs.insertMany(
-      ids.slice(i, i + 1000).map((id) => ({
-        _id: id,
-        workspaceId: 'ws_bench',
-        recipient: 'r@bench.test',
-        status: 'sent',
-        type: 'other',
-        from: 'b@bench.test',
-        subject: 'Bench',
-        sendMethod: 'managed',
-        messageId: `<${id}@bench.test>`,
-        providerMessageId: null,
-        attempts: 1,
-        sentAt,
-        day: sentAt.toISOString().slice(0, 10),
-        createdAt: sentAt,
-        deliveredAt: null,
-        openedAt: null,
-        opens: 0,
-        clickedAt: null,
-        clicks: 0,
-        timeline: [],
-        eventIds: [],
-        eventsVersion: 0,
-      })) as never,
+      ids
+        .slice(i, i + 1000)
+        .map((id) =>
+          logEntry('ws_bench', { _id: id, sentAt, recipient: 'r@bench.test', type: 'other', from: 'b@bench.test', subject: 'Bench' }),
+        ) as never,
     );
   }
   const api = startChild('apps/api/src/main.ts', env);

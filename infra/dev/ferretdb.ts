@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, ServerProcess, canConnect, findExecutable, getFreePort, makeTempDir, removeTempDir, sleep } from './process';
+import { REPO_ROOT, ServerProcess, canConnect, findExecutable, startOnPort, makeTempDir, removeTempDir, sleep } from './process';
 import type { RunningMongo } from './types';
 
 const SOURCE_DIR = path.join(REPO_ROOT, 'infra', 'ferretdb');
@@ -303,23 +303,11 @@ export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<Ru
   };
 
   try {
-    if (opts.port !== undefined) {
+    port = await startOnPort(opts.port, async (p) => {
+      port = p;
+      proc = undefined;
       await startOnce();
-    } else {
-      let lastErr: unknown;
-      for (let attempt = 0; attempt < 5; attempt++) {
-        port = await getFreePort();
-        try {
-          await startOnce();
-          lastErr = undefined;
-          break;
-        } catch (err) {
-          lastErr = err;
-          proc = undefined;
-        }
-      }
-      if (lastErr) throw lastErr;
-    }
+    });
   } catch (err) {
     if (ownDataDir) removeTempDir(ownDataDir);
     throw err;

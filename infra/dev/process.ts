@@ -65,6 +65,28 @@ export function findExecutable(name: string, fallbacks: string[] = []): string |
   return undefined;
 }
 
+/**
+ * Starts a server on `port`, or on a free port: a port picked as free may be taken by someone
+ * else before the server binds it, so a few are tried. Returns the port it runs on.
+ */
+export async function startOnPort(port: number | undefined, start: (port: number) => Promise<void>): Promise<number> {
+  if (port !== undefined) {
+    await start(port);
+    return port;
+  }
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const candidate = await getFreePort();
+    try {
+      await start(candidate);
+      return candidate;
+    } catch (err) {
+      lastErr = err;
+    }
+  }
+  throw lastErr;
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------

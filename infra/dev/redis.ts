@@ -8,7 +8,7 @@
  */
 import net from 'node:net';
 import { mkdirSync } from 'node:fs';
-import { ServerProcess, findExecutable, getFreePort, makeTempDir, removeTempDir, sleep } from './process';
+import { ServerProcess, findExecutable, startOnPort, makeTempDir, removeTempDir, sleep } from './process';
 
 export interface StartRedisOptions {
   /** Port on 127.0.0.1; a free one is picked when omitted. */
@@ -165,24 +165,11 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RunningR
     proc = await launch(port);
   };
 
-  if (opts.port !== undefined) {
+  port = await startOnPort(opts.port, async (p) => {
+    port = p;
+    proc = undefined;
     await startOnce();
-  } else {
-    // A port picked as free may be taken by someone else before redis binds it: try a few.
-    let lastErr: unknown;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      port = await getFreePort();
-      try {
-        await startOnce();
-        lastErr = undefined;
-        break;
-      } catch (err) {
-        lastErr = err;
-        proc = undefined;
-      }
-    }
-    if (lastErr) throw lastErr;
-  }
+  });
 
   const kill = async (): Promise<void> => {
     await proc?.stop('SIGTERM', 10_000);

@@ -1,48 +1,7 @@
-import { newId, type EmailLogDoc } from '@mailroom/shared';
+import type { EmailLogDoc } from '@mailroom/shared';
 import type { TestSystem } from '../support/system';
 
-/**
- * Log entries written straight into the test system's logs database, in the document shape
- * of email-log.repository.ts: fast enough for thousands of rows, and the API reads them back
- * exactly as it reads what the worker wrote.
- */
-export function logEntry(workspaceId: string, o: Partial<EmailLogDoc> & { sentAt?: Date } = {}): EmailLogDoc {
-  const sentAt = o.sentAt ?? new Date();
-  const id = o._id ?? newId('em', sentAt.getTime());
-  return {
-    _id: id,
-    workspaceId,
-    recipient: 'client@example.com',
-    status: 'sent',
-    type: 'invoice',
-    from: 'Mailroom <notifications@mailroom.test>',
-    subject: 'Invoice INV-1',
-    error: null,
-    errorCode: null,
-    errorHint: null,
-    sendMethod: 'managed',
-    messageId: `<${id}@mailroom.test>`,
-    providerMessageId: null,
-    attempts: 1,
-    nextRetryAt: null,
-    reference: null,
-    metadata: null,
-    resendOf: null,
-    resendCount: 0,
-    lastResentAt: null,
-    resends: [],
-    createdAt: sentAt,
-    day: sentAt.toISOString().slice(0, 10),
-    deliveredAt: null,
-    openedAt: null,
-    opens: 0,
-    clickedAt: null,
-    clicks: 0,
-    updatedAt: sentAt,
-    ...o,
-    sentAt,
-  };
-}
+export { logEntry } from '../support/log-entry';
 
 export const logsCollection = (sys: TestSystem) => sys.mongo.db(sys.config.logsMongo.db).collection<EmailLogDoc>('email_logs');
 

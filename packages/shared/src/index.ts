@@ -27,3 +27,4 @@ export * from './tracking-token';
 export * from './tracking-settings.repository';
 export * from './batcher';
 export * from './versioned-cache';
+export { NEW_ENTRY_FIELDS } from './email-log.writes';

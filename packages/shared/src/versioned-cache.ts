@@ -10,6 +10,11 @@ import type { TrackingSettingsRepository } from './tracking-settings.repository'
  * next send sees it. FerretDB 1.x answers about a thousand point reads a second, which would
  * otherwise cap sending at that rate.
  */
+/** The Redis counter every change of a workspace's `what` increments (any process). */
+export function workspaceVersionKey(prefix: string, what: 'settings' | 'suppressions' | 'tracking', workspaceId: string): string {
+  return ownKey(prefix, `${what}-version`, workspaceId);
+}
+
 function createVersionedCache<T>(redis: Redis, versionKey: (workspaceId: string) => string, load: (workspaceId: string) => Promise<T>) {
   const cache = new Map<string, { version: string; value: T }>();
   const loading = new Map<string, Promise<T>>();
@@ -39,7 +44,7 @@ function createVersionedCache<T>(redis: Redis, versionKey: (workspaceId: string)
 export function createCachedSuppressionRepository(repo: SuppressionRepository, redis: Redis, prefix: string): SuppressionRepository {
   const cache = createVersionedCache(
     redis,
-    (ws) => ownKey(prefix, 'suppressions-version', ws),
+    (ws) => workspaceVersionKey(prefix, 'suppressions', ws),
     async (ws) => {
       const all = new Map<string, SuppressionDoc>();
       let after: string | undefined;
@@ -73,7 +78,7 @@ export function createCachedSuppressionRepository(repo: SuppressionRepository, r
 export function createCachedTrackingSettings(repo: TrackingSettingsRepository, redis: Redis, prefix: string): TrackingSettingsRepository {
   const cache = createVersionedCache(
     redis,
-    (ws) => ownKey(prefix, 'tracking-version', ws),
+    (ws) => workspaceVersionKey(prefix, 'tracking', ws),
     (ws) => repo.isEnabled(ws),
   );
   return {

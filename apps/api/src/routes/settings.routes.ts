@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { Job } from 'bullmq';
-import { EmailSettingsInput, newId, ownKey, TestSendRequest, type SendEmailJob } from '@mailroom/shared';
+import { EmailSettingsInput, newId, TestSendRequest, workspaceVersionKey, type SendEmailJob } from '@mailroom/shared';
 import type { ApiDeps } from '../app';
 import { HttpError, parseOr400 } from '../http-error';
 
@@ -14,7 +14,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function settingsRoutes(deps: ApiDeps): Router {
   const router = Router();
   const admin = deps.requireKey('admin');
-  const bumpVersion = (workspaceId: string) => deps.redis.incr(ownKey(deps.config.queuePrefix, 'settings-version', workspaceId));
+  const bumpVersion = (workspaceId: string) => deps.redis.incr(workspaceVersionKey(deps.config.queuePrefix, 'settings', workspaceId));
 
   router.get('/v1/settings/email', admin, async (req, res) => {
     const settings = await deps.settings.getPublic(req.apiKey!.workspaceId);

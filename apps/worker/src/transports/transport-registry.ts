@@ -1,7 +1,7 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import {
-  ownKey,
+  workspaceVersionKey,
   type Config,
   type CustomTransportSettings,
   type EmailSettingsRepository,
@@ -27,11 +27,6 @@ export interface ResolvedTransport {
 export interface TransportRegistry {
   resolve(workspaceId: string): Promise<ResolvedTransport>;
   close(): Promise<void>;
-}
-
-/** Redis key the API increments whenever a workspace's email settings change. */
-export function settingsVersionKey(prefix: string, workspaceId: string): string {
-  return ownKey(prefix, 'settings-version', workspaceId);
 }
 
 const CLOSE_GRACE_MS = 30_000;
@@ -123,7 +118,7 @@ export function createTransportRegistry(deps: {
 
   return {
     async resolve(workspaceId) {
-      const version = (await redis.get(settingsVersionKey(config.queuePrefix, workspaceId))) ?? '0';
+      const version = (await redis.get(workspaceVersionKey(config.queuePrefix, 'settings', workspaceId))) ?? '0';
       let entry = cache.get(workspaceId);
       if (!entry || entry.version !== version) {
         let pending = loading.get(workspaceId);
