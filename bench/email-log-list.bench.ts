@@ -13,6 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { MongoClient } from 'mongodb';
 import {
+  createLogDirectory,
   createLogger,
   createWorkspaceRepository,
   EMAIL_TYPES,
@@ -38,10 +39,8 @@ const SHARE = Number(arg('share', '1'));
 const REQUESTS = Number(arg('requests', '200'));
 const MAX_SECONDS = Number(arg('max-seconds', '120'));
 const MONGO_URI = arg('mongo-uri', '');
-/** FerretDB 1.x sorts every matching document in memory: skip a scenario that would match millions. */
-const SCENARIOS = new Set(arg('scenarios', 'first,filtered').split(','));
-/** Experiment: GIN indexes that can serve FerretDB's pushed-down `@>` equality (created behind FerretDB's back). */
-const PG_GIN = process.argv.includes('--pg-gin');
+/** Which pages to measure. */
+const SCENARIOS = new Set(arg('scenarios', 'first,filtered,recipient,search').split(','));
 const BATCH = 5000;
 const DAY_MS = 86_400_000;
 
@@ -68,8 +67,7 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
 };
 
-function doc(workspaceId: string, i: number, now: number): EmailLogDoc {
-  const sentAt = new Date(now - Math.floor(Math.random() * 150 * DAY_MS));
+function doc(workspaceId: string, i: number, sentAt: Date): EmailLogDoc {
   const status = pickStatus(Math.random());
   const failed = status === 'send_failed';
   const opened = status === 'opened' || status === 'clicked';
@@ -114,26 +112,14 @@ async function measure(name: string, url: string, key: string): Promise<void> {
   );
 }
 
-function postgresGin(db: string): void {
-  const psql = (sql: string) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', db, '-At', '-c', sql]).toString().trim();
-  const table = psql(
-    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'bench_logs' AND table_name LIKE 'email_logs%'`,
-  );
-  const t0 = Date.now();
-  for (const field of ['workspaceId', 'status', 'type']) {
-    psql(`CREATE INDEX bench_gin_${field.toLowerCase()} ON bench_logs."${table}" USING gin ((_jsonb->'${field}') jsonb_path_ops)`);
-  }
-  psql(`ANALYZE bench_logs."${table}"`);
-  log(`GIN indexes on workspaceId, status, type built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-}
-
 /** What PostgreSQL does with the equality FerretDB pushes down (`_jsonb->'field' @> value`). */
 function postgresPlan(db: string, workspaceId: string): void {
   const psql = (sql: string) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', db, '-At', '-c', sql]).toString().trim();
   const table = psql(
     `SELECT table_name FROM information_schema.tables WHERE table_schema = 'bench_logs' AND table_name LIKE 'email_logs%'`,
   );
-  const sql = `EXPLAIN SELECT _jsonb FROM bench_logs."${table}" WHERE _jsonb->'workspaceId' @> '"${workspaceId}"' AND _jsonb->'status' @> '"bounced"'`;
+  const day = new Date().toISOString().slice(0, 10);
+  const sql = `EXPLAIN SELECT _jsonb FROM bench_logs."${table}" WHERE _jsonb->'workspaceId' @> '"${workspaceId}"' AND _jsonb->'day' @> '"${day}"'`;
   log(`postgres plan of the pushed-down filter:\n${psql(sql)}`);
   log(`postgres indexes:\n${psql(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'bench_logs' AND tablename = '${table}'`)}`);
 }
@@ -144,15 +130,9 @@ async function main(): Promise<void> {
   let pgDb: string | undefined;
   let mongoUri = MONGO_URI;
   if (!mongoUri) {
-    if (handler === 'postgresql') {
-      pgDb = `mailroom_bench_${Date.now()}`;
-      execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-c', `CREATE DATABASE ${pgDb} ENCODING 'UTF8'`]);
-    }
-    ferret = await startFerretdb({
-      handler,
-      ...(pgDb ? { postgresqlUrl: `postgres://postgres@127.0.0.1:5432/${pgDb}` } : {}),
-      timeoutMs: 60_000,
-    });
+    if (handler === 'postgresql') pgDb = `mailroom_bench_${Date.now()}`;
+    // A database of its own, tuned as every FerretDB-on-PostgreSQL of ours (infra/ferretdb/postgresql-tuning.sql).
+    ferret = await startFerretdb({ handler, ...(pgDb ? { postgresDatabase: pgDb } : {}), timeoutMs: 60_000 });
     mongoUri = ferret.uri;
   }
   log(`server: ${ferret ? `FerretDB (${handler})` : mongoUri}; rows ${ROWS}, share of measured workspace ${SHARE}`);
@@ -178,12 +158,16 @@ async function main(): Promise<void> {
     const col = client.db(config.logsMongo.db).collection<EmailLogDoc>('email_logs');
     const now = Date.now();
     const t0 = Date.now();
+    // Who and when first, so the bucket directory is written in one go (as the send path does
+    // per batch), then the entries themselves.
+    const rows = Array.from({ length: ROWS }, (_, i) => ({
+      workspaceId: Math.random() < SHARE ? workspace._id : others[i % others.length]!,
+      sentAt: new Date(now - Math.floor(Math.random() * 150 * DAY_MS)),
+    }));
+    await createLogDirectory(client.db(config.logsMongo.db)).register(rows);
     for (let done = 0; done < ROWS; done += BATCH) {
       const n = Math.min(BATCH, ROWS - done);
-      const docs = Array.from({ length: n }, (_, k) => {
-        const i = done + k;
-        return doc(Math.random() < SHARE ? workspace._id : others[i % others.length]!, i, now);
-      });
+      const docs = Array.from({ length: n }, (_, k) => doc(rows[done + k]!.workspaceId, done + k, rows[done + k]!.sentAt));
       await col.insertMany(docs, { ordered: false });
       if ((done / BATCH) % 20 === 0) {
         const s = (Date.now() - t0) / 1000;
@@ -197,16 +181,6 @@ async function main(): Promise<void> {
     const api = await startApiServer(config, createLogger({ level: 'silent', name: 'bench' }));
     log(`API up (indexes built on the seeded collection) in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     try {
-      const explain = await col
-        .find({ workspaceId: workspace._id, status: 'bounced', type: 'invoice' })
-        .sort({ sentAt: -1, _id: -1 })
-        .limit(50)
-        .explain();
-      const e = explain as Record<string, unknown>;
-      log(
-        `explain (filtered): ${JSON.stringify({ filterPushdown: e.filterPushdown, sortPushdown: e.sortPushdown, limitPushdown: e.limitPushdown, winningPlan: (e.queryPlanner as { winningPlan?: unknown })?.winningPlan }).slice(0, 400)}`,
-      );
-      if (pgDb && PG_GIN) postgresGin(pgDb);
       if (pgDb) postgresPlan(pgDb, workspace._id);
       if (SCENARIOS.has('first')) await measure('first page (limit 50)', `${api.url}/v1/email-logs?limit=50`, keys.admin);
       if (SCENARIOS.has('filtered'))
@@ -215,6 +189,13 @@ async function main(): Promise<void> {
           `${api.url}/v1/email-logs?limit=50&status=bounced&type=invoice`,
           keys.admin,
         );
+      if (SCENARIOS.has('recipient'))
+        await measure(
+          'recipient page (recipient=client123@example26.com)',
+          `${api.url}/v1/email-logs?limit=50&recipient=client123%40example26.com`,
+          keys.admin,
+        );
+      if (SCENARIOS.has('search')) await measure('search page (q=INV-12)', `${api.url}/v1/email-logs?limit=50&q=INV-12`, keys.admin);
     } finally {
       await api.close();
     }
@@ -222,7 +203,7 @@ async function main(): Promise<void> {
     await client.close();
     await ferret?.stop();
     await redis.stop();
-    if (pgDb) execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-c', `DROP DATABASE IF EXISTS ${pgDb}`]);
+    if (pgDb) execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-c', `DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`]);
   }
 }
 

@@ -215,11 +215,19 @@ function postgresBase(): string {
   return (process.env.MAILROOM_FERRETDB_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
 }
 
-function psql(sql: string, timeoutMs = 5000): string {
-  return execFileSync('psql', [`${postgresBase()}/postgres`, '-qtAc', sql], {
+function psql(sql: string, timeoutMs = 5000, database = 'postgres'): string {
+  return execFileSync('psql', [`${postgresBase()}/${database}`, '-v', 'ON_ERROR_STOP=1', '-qtAc', sql], {
     timeout: timeoutMs,
     stdio: ['ignore', 'pipe', 'pipe'],
   }).toString();
+}
+
+/**
+ * Makes FerretDB's pushed-down equality filters use indexes (infra/ferretdb/postgresql-tuning.sql
+ * says how and why). Idempotent; needs a role that may create event triggers (a superuser).
+ */
+function tunePostgresDatabase(database: string): void {
+  psql(readFileSync(path.join(SOURCE_DIR, 'postgresql-tuning.sql'), 'utf8'), 15_000, database);
 }
 
 let postgresReachable: boolean | undefined;
@@ -253,6 +261,7 @@ export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<Ru
     if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`startFerretdb: bad PostgreSQL database name ${name}`);
     if (psql(`SELECT 1 FROM pg_database WHERE datname = '${name}'`).trim() !== '1')
       psql(`CREATE DATABASE ${name} ENCODING 'UTF8' TEMPLATE template0`);
+    tunePostgresDatabase(name);
     if (!opts.postgresDatabase) ownPgDatabase = name;
     opts = { ...opts, postgresqlUrl: `${postgresBase()}/${name}` };
   }

@@ -1,14 +1,13 @@
-import type { EmailLogDoc } from '@mailroom/shared';
+import { createEmailLogRepository, type EmailLogDoc } from '@mailroom/shared';
 import type { TestSystem } from '../support/system';
 
 export { logEntry } from '../support/log-entry';
 
 export const logsCollection = (sys: TestSystem) => sys.mongo.db(sys.config.logsMongo.db).collection<EmailLogDoc>('email_logs');
 
+/** Writes entries as the send path would (bucket directory, then entries). */
 export async function insertEntries(sys: TestSystem, docs: EmailLogDoc[]): Promise<void> {
-  for (let i = 0; i < docs.length; i += 5000) {
-    await logsCollection(sys).insertMany(docs.slice(i, i + 5000), { ordered: false });
-  }
+  await createEmailLogRepository(sys.mongo.db(sys.config.logsMongo.db)).importEntries(docs);
 }
 
 /** Ids of every page of a list query, following nextCursor. */

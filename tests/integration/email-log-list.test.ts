@@ -1,6 +1,6 @@
 import { newId } from '@mailroom/shared';
 import { startTestSystem, type TestSystem } from '../support/system';
-import { insertEntries, logEntry, logsCollection, walkPages } from './email-log-fixtures';
+import { insertEntries, logEntry, walkPages } from './email-log-fixtures';
 
 const MIN = 60_000;
 const DAY = 86_400_000;
@@ -197,10 +197,7 @@ describe('email log list: filters and keyset pages', () => {
     await insertEntries(sys, existing);
     let added = 0;
     const ids = await walkPages(sys, other.keys.admin, 'limit=17', async () => {
-      await logsCollection(sys).insertMany([
-        logEntry(other.id, { sentAt: new Date() }),
-        logEntry(other.id, { sentAt: new Date(t0 + 500) }),
-      ]);
+      await insertEntries(sys, [logEntry(other.id, { sentAt: new Date() }), logEntry(other.id, { sentAt: new Date(t0 + 500) })]);
       added += 2;
     });
     const expected = [...existing].sort((a, b) => b.sentAt.getTime() - a.sentAt.getTime() || (a._id < b._id ? 1 : -1)).map((d) => d._id);

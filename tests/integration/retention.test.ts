@@ -8,6 +8,8 @@ import {
   runRetention,
   type EmailLogDoc,
   type EmailLogRepository,
+  type LogDayHoursDoc,
+  type LogMonthDoc,
 } from '@mailroom/shared';
 import { startSchedulerApp, type SchedulerApp } from '../../apps/scheduler/src/scheduler-app';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
@@ -34,21 +36,12 @@ describe('retention: the six-month cleanup', () => {
   });
 
   const logsDb = () => sys.mongo.db(sys.config.logsMongo.db);
-  const insert = async (docs: EmailLogDoc[]) => {
-    await logsDb().collection<EmailLogDoc>('email_logs').insertMany(docs);
-    await logsDb()
-      .collection('email_contents')
-      .insertMany(
-        docs.map((d) => ({
-          _id: d._id as never,
-          workspaceId: d.workspaceId,
-          to: d.recipient,
-          subject: d.subject,
-          text: 'x',
-          sentAt: d.sentAt,
-        })),
-      );
-  };
+  // As the send path writes them: bucket directory, entries, content.
+  const insert = (docs: EmailLogDoc[]) =>
+    createEmailLogRepository(logsDb()).importEntries(
+      docs,
+      docs.map((d) => ({ _id: d._id, workspaceId: d.workspaceId, to: d.recipient, subject: d.subject, text: 'x', sentAt: d.sentAt })),
+    );
   const ids = async (collection: string) =>
     (
       await logsDb()
@@ -62,6 +55,8 @@ describe('retention: the six-month cleanup', () => {
     await logsDb().collection('email_logs').deleteMany({});
     await logsDb().collection('email_contents').deleteMany({});
     await logsDb().collection('activity_log').deleteMany({});
+    await logsDb().collection('email_log_months').deleteMany({});
+    await logsDb().collection('email_log_hours').deleteMany({});
   };
 
   it('when an entry is one second past six months, then it goes; one second inside, it stays (31 August → 28 February)', async () => {
@@ -115,38 +110,66 @@ describe('retention: the six-month cleanup', () => {
     );
     await insert([...docs, entry('em_fresh', 'ws_a', new Date('2026-11-01T00:00:00.000Z'))]);
     const real = createEmailLogRepository(logsDb());
-    let batches = 0;
-    // The second batch dies after its entries were removed but before their content was.
+    let steps = 0;
+    // The second step dies after its entries were removed but before their content was.
     const crashing: EmailLogRepository = {
       ...real,
-      deleteBatchOlderThan: async (cutoff, size) => {
-        batches++;
-        if (batches === 2) {
+      deleteBucket: async (field, value, opts) => {
+        steps++;
+        if (steps === 2) {
           const batch = await logsDb()
             .collection('email_logs')
-            .find({ sentAt: { $lt: cutoff } })
-            .limit(size)
+            .find({ [field]: value })
+            .limit(opts?.limit ?? 1_000_000)
             .toArray();
           await logsDb()
             .collection('email_logs')
             .deleteMany({ _id: { $in: batch.map((d) => d._id) } });
           throw new Error('worker killed');
         }
-        return real.deleteBatchOlderThan(cutoff, size);
+        return real.deleteBucket(field, value, opts);
       },
     };
     const now = new Date('2026-11-27T03:00:00.000Z');
     await expect(runRetention({ logs: crashing, log: silent, now, months: 6, batchSize: 100 })).rejects.toThrow('worker killed');
     expect((await ids('email_logs')).length).toBe(51); // 250 - 2 × 100 + the fresh one
-    expect((await ids('email_contents')).length).toBe(151); // the second batch's content is orphaned
+    expect((await ids('email_contents')).length).toBe(151); // the second step's content is orphaned
 
     const again = await runRetention({ logs: real, log: silent, now, months: 6, batchSize: 100 });
     expect(again.removed).toBe(50);
-    expect(again.contentRemoved).toBe(100);
+    expect(again.contentRemoved).toBe(150); // the last 50 with their entries, and the 100 orphans
     expect(await ids('email_logs')).toEqual(['em_fresh']);
     expect(await ids('email_contents')).toEqual(['em_fresh']);
     // Idempotent: a third run removes nothing.
     expect((await runRetention({ logs: real, log: silent, now, months: 6, batchSize: 100 })).removed).toBe(0);
+  });
+
+  it('when an old day is small, it goes in one step; a large hour goes in batches; the cut-off hour keeps its newer entries', async () => {
+    await clear();
+    const cutoff = Date.parse('2026-05-27T03:00:00.000Z');
+    const at = (iso: string, i = 0) => new Date(Date.parse(iso) + i * 1000);
+    await insert([
+      ...Array.from({ length: 30 }, (_, i) => entry(`em_small_${i}`, i % 2 ? 'ws_a' : 'ws_b', at('2026-03-10T08:00:00.000Z', i * 600))),
+      ...Array.from({ length: 230 }, (_, i) => entry(`em_busy_${i}`, 'ws_a', at('2026-05-26T17:00:00.000Z', i))),
+      ...Array.from({ length: 40 }, (_, i) => entry(`em_cut_${i}`, 'ws_b', at('2026-05-27T02:59:40.000Z', i))),
+    ]);
+    const r = await runRetention({
+      logs: createEmailLogRepository(logsDb()),
+      log: silent,
+      now: new Date('2026-11-27T03:00:00.000Z'),
+      months: 6,
+      batchSize: 100,
+    });
+    expect(r).toMatchObject({ removed: 30 + 230 + 20, contentRemoved: 30 + 230 + 20, cutoff: new Date(cutoff).toISOString() });
+    expect(await ids('email_logs')).toEqual(Array.from({ length: 20 }, (_, i) => `em_cut_${i + 20}`).sort());
+    // Emptied days and months leave the directory; the cut-off's day keeps the hour still holding entries.
+    const months = await logsDb().collection<LogMonthDoc>('email_log_months').find({}).sort({ _id: 1 }).toArray();
+    expect(months.map((m) => [m.workspaceId, m.month, m.days])).toEqual([
+      ['ws_a', '2026-05', {}],
+      ['ws_b', '2026-05', { d27: 40 }],
+    ]);
+    const hours = await logsDb().collection<LogDayHoursDoc>('email_log_hours').find({}).toArray();
+    expect(hours.map((h) => [h._id, h.hours])).toEqual([['ws_b|2026-05-27', { h03: 20 }]]);
   });
 
   it('when activity-log entries are older than six months, then they follow the same retention', async () => {

@@ -1,9 +1,9 @@
-import { newId, NEW_ENTRY_FIELDS, type EmailLogDoc } from '@mailroom/shared';
+import { logBuckets, newId, NEW_ENTRY_FIELDS, type EmailLogDoc } from '@mailroom/shared';
 
 /**
- * Log entries written straight into the test system's logs database, in the document shape
- * of email-log.repository.ts: fast enough for thousands of rows, and the API reads them back
- * exactly as it reads what the worker wrote.
+ * Log entries in the document shape of email-log.repository.ts, for writing straight into a logs
+ * database with the repository's importEntries (fast enough for thousands of rows); the API
+ * reads them back exactly as it reads what the worker wrote.
  */
 export function logEntry(workspaceId: string, o: Partial<EmailLogDoc> & { sentAt?: Date } = {}): EmailLogDoc {
   const sentAt = o.sentAt ?? new Date();
@@ -28,11 +28,11 @@ export function logEntry(workspaceId: string, o: Partial<EmailLogDoc> & { sentAt
     metadata: null,
     resendOf: null,
     createdAt: sentAt,
-    day: sentAt.toISOString().slice(0, 10),
     updatedAt: sentAt,
     // resend and event fields as a new entry has them
     ...NEW_ENTRY_FIELDS,
     ...o,
     sentAt,
+    ...logBuckets(sentAt),
   };
 }

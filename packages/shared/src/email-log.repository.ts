@@ -1,7 +1,8 @@
-import type { Collection, Db, FindCursor } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import { createBatcher } from './batcher';
-import { deleteByIds, insertIgnoringDuplicates, NEW_ENTRY_FIELDS, outcomeFields, toError } from './email-log.writes';
-import { emailLogMongoFilter } from './email-log-filter';
+import { createLogDirectory, daysOf, logBuckets } from './email-log-buckets';
+import { insertIgnoringDuplicates, NEW_ENTRY_FIELDS, outcomeFields, toError } from './email-log.writes';
+import { createEmailLogPages } from './email-log-pages';
 import type { EmailLogCursor, EmailLogFilter } from './email-log-query';
 import type { BounceType, TimelineItem } from './email-events';
 import type { EmailStatus, EmailType, MessageContent, Reference, SendMethodName } from './schemas';
@@ -34,8 +35,13 @@ export interface EmailLogDoc {
   createdAt: Date;
   /** When the email left Mailroom, or the time of the attempt that produced the current error. */
   sentAt: Date;
-  /** UTC day of `sentAt` (YYYY-MM-DD), stored so daily stats need only `$group` + `$sum`. */
+  /**
+   * UTC month, day and hour of `sentAt` (`2026-11`, `2026-11-27`, `2026-11-27T14`): the time
+   * buckets that pages and retention read by (email-log-buckets.ts); daily stats group by day.
+   */
+  month: string;
   day: string;
+  hour: string;
   deliveredAt: Date | null;
   openedAt: Date | null;
   opens: number;
@@ -61,6 +67,24 @@ export interface EmailContentDoc extends MessageContent {
   _id: string;
   workspaceId: string;
   sentAt: Date;
+  /** The entry's buckets, so retention removes content bucket by bucket with its entries. */
+  day: string;
+  hour: string;
+}
+
+/** What one retention step removed. */
+export interface BucketDeleteResult {
+  removed: number;
+  contentRemoved: number;
+  /** Nothing matching is left in the bucket. */
+  exhausted: boolean;
+}
+
+/** A day of the directory that retention works through, with its hours (`h00`…) oldest first. */
+export interface RetentionDay {
+  day: string;
+  total: number;
+  hours: Array<{ key: string; hour: string; count: number }>;
 }
 
 /** What the worker reports after one send attempt. */
@@ -101,17 +125,26 @@ export interface EmailLogRepository {
   recordOutcome(outcome: SendOutcome): Promise<boolean>;
   findById(workspaceId: string, id: string): Promise<EmailLogDoc | null>;
   getContent(workspaceId: string, id: string): Promise<EmailContentDoc | null>;
+  /** Retention: the directory's days up to the cut-off's day, oldest first, every workspace. */
+  retentionDays(cutoff: Date): Promise<RetentionDay[]>;
   /**
-   * Removes up to `batchSize` entries sent before `cutoff` (oldest first) with their content;
-   * returns how many entries went. Callers loop until it returns 0.
+   * Retention: removes the entries of a day or hour bucket, and their content. With `limit`,
+   * at most that many entries (and only those sent before `before`); without, the whole bucket.
    */
-  deleteBatchOlderThan(cutoff: Date, batchSize: number): Promise<number>;
-  /** Removes content left without an entry by an interrupted cleanup. */
-  deleteContentOlderThan(cutoff: Date, batchSize: number): Promise<number>;
+  deleteBucket(field: 'day' | 'hour', value: string, opts?: { limit?: number; before?: Date }): Promise<BucketDeleteResult>;
+  /** Retention: drops a removed day, or one removed hour of it, from the directory. */
+  forgetBucket(day: string, hourKey?: string): Promise<void>;
+  /** Retention: drops the directory's months before `month`, once their days are all removed. */
+  forgetMonthsBefore(month: string): Promise<void>;
   /** One page of the log, newest first (sentAt desc, _id desc), strictly after `after`. */
   list(workspaceId: string, filter: EmailLogFilter, opts: { limit: number; after?: EmailLogCursor }): Promise<EmailLogDoc[]>;
-  /** The same order as `list`, as one database cursor read in batches (the CSV export). */
-  scan(workspaceId: string, filter: EmailLogFilter, batchSize?: number): FindCursor<EmailLogDoc>;
+  /** The same order as `list`, read in batches (the CSV export); `return()` it to stop early. */
+  scan(workspaceId: string, filter: EmailLogFilter, batchSize?: number): AsyncGenerator<EmailLogDoc, void, undefined>;
+  /**
+   * Writes entries made elsewhere (imports, fixtures, benchmarks) as the send path does: into
+   * the bucket directory first, then the entries, then their content when given.
+   */
+  importEntries(entries: EmailLogDoc[], contents?: Array<Omit<EmailContentDoc, 'day' | 'hour'>>): Promise<void>;
   /** Entries per (UTC day, value of `field`) for days in [sinceDay, untilDay]: `$match` + `$group`/`$sum` only. */
   countByDay(
     workspaceId: string,
@@ -122,12 +155,11 @@ export interface EmailLogRepository {
   recordResend(workspaceId: string, originalId: string, resendId: string, at: Date): Promise<boolean>;
 }
 
-/** Pages and exports leave out what only the detail view shows. */
-const LIST_PROJECTION = { metadata: 0, timeline: 0 } as const;
-
 export function createEmailLogRepository(db: Db): EmailLogRepository {
   const logs: Collection<EmailLogDoc> = db.collection('email_logs');
   const contents: Collection<EmailContentDoc> = db.collection('email_contents');
+  const directory = createLogDirectory(db);
+  const pages = createEmailLogPages(logs, directory);
 
   /** The stored entry is newer than this outcome: a later attempt, or events own the status. */
   const isStale = (current: Pick<EmailLogDoc, 'attempts' | 'status'>, o: SendOutcome) =>
@@ -146,9 +178,14 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
   // the ids that already existed take the read-and-update path.
   const outcomes = createBatcher<SendOutcome, boolean>(
     async (batch) => {
+      // The directory first: an entry written but not counted would be missing from pages.
+      await directory.register(batch);
       await insertIgnoringDuplicates(
         contents,
-        batch.map((o) => ({ ...o.content, _id: o.id, workspaceId: o.workspaceId, sentAt: new Date(o.sentAt) })),
+        batch.map((o) => {
+          const { day, hour } = logBuckets(o.sentAt);
+          return { ...o.content, _id: o.id, workspaceId: o.workspaceId, sentAt: new Date(o.sentAt), day, hour };
+        }),
       );
       const existing = await insertIgnoringDuplicates(
         logs,
@@ -161,27 +198,25 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
 
   return {
     async ensureIndexes() {
-      // The log page: a workspace's entries newest first, with the id as tie-breaker for cursors.
-      await logs.createIndex({ workspaceId: 1, sentAt: -1, _id: -1 }, { name: 'workspace_sentAt' });
+      // Pages: one bucket of a workspace's entries, newest first, the id breaking ties for cursors
+      // (email-log-pages.ts reads by month, day or hour). Daily stats $match on workspace and day.
+      await logs.createIndex({ workspaceId: 1, month: 1, sentAt: -1, _id: -1 }, { name: 'workspace_month_sentAt' });
+      await logs.createIndex({ workspaceId: 1, day: 1, sentAt: -1, _id: -1 }, { name: 'workspace_day_sentAt' });
+      await logs.createIndex({ workspaceId: 1, hour: 1, sentAt: -1, _id: -1 }, { name: 'workspace_hour_sentAt' });
+      // Filtered pages: status, type and exact recipient within a bucket. (On FerretDB these keys
+      // are also what its pushed-down equality filters can use, see infra/ferretdb.)
+      await logs.createIndex({ workspaceId: 1, status: 1, sentAt: -1 }, { name: 'workspace_status_sentAt' });
+      await logs.createIndex({ workspaceId: 1, type: 1, sentAt: -1 }, { name: 'workspace_type_sentAt' });
+      await logs.createIndex({ workspaceId: 1, recipient: 1, sentAt: -1 }, { name: 'workspace_recipient_sentAt' });
       // Delivery events that carry only the provider's id.
       await logs.createIndex({ providerMessageId: 1 }, { name: 'providerMessageId' });
-      // Retention: entries older than the cut-off, oldest first.
-      await logs.createIndex({ sentAt: 1 }, { name: 'sentAt' });
-      // Filtered log pages: `status` (one value, or $in merged per value) in list order.
-      await logs.createIndex({ workspaceId: 1, status: 1, sentAt: -1, _id: -1 }, { name: 'workspace_status_sentAt' });
-      // Filtered log pages: `type` in list order.
-      await logs.createIndex({ workspaceId: 1, type: 1, sentAt: -1, _id: -1 }, { name: 'workspace_type_sentAt' });
-      // `recipient` exact or prefix (anchored regex = index range), newest first.
-      await logs.createIndex({ workspaceId: 1, recipient: 1, sentAt: -1, _id: -1 }, { name: 'workspace_recipient_sentAt' });
-      // "Every email about invoice inv_123": referenceKind/referenceId, newest first.
-      await logs.createIndex(
-        { workspaceId: 1, 'reference.kind': 1, 'reference.id': 1, sentAt: -1 },
-        { name: 'workspace_reference_sentAt' },
-      );
-      // Daily stats: $match on a workspace's day range before $group.
-      await logs.createIndex({ workspaceId: 1, day: 1 }, { name: 'workspace_day' });
-      // Retention of stored content follows the entries.
-      await contents.createIndex({ sentAt: 1 }, { name: 'sentAt' });
+      // Retention removes whole buckets across workspaces (the cut-off's hour also by sentAt,
+      // checked within the hour).
+      await logs.createIndex({ day: 1 }, { name: 'day' });
+      await logs.createIndex({ hour: 1 }, { name: 'hour' });
+      await contents.createIndex({ day: 1 }, { name: 'day' });
+      await contents.createIndex({ hour: 1 }, { name: 'hour' });
+      await directory.ensureIndexes();
     },
 
     recordOutcome(o) {
@@ -200,33 +235,66 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
       return doc?.workspaceId === workspaceId ? doc : null;
     },
 
-    async deleteBatchOlderThan(cutoff, batchSize) {
-      // No sort: MongoDB serves the range from the sentAt index, and FerretDB 1.x (which sorts
-      // in memory) stops scanning once it has a batch, oldest rows first.
-      const batch = await logs
-        .find({ sentAt: { $lt: cutoff } }, { projection: { _id: 1 } })
-        .limit(batchSize)
-        .toArray();
-      if (batch.length === 0) return 0;
-      const ids = batch.map((d) => d._id);
-      const removed = await deleteByIds(logs, ids);
-      await deleteByIds(contents, ids);
-      return removed;
+    async retentionDays(cutoff) {
+      const last = logBuckets(cutoff).day;
+      const totals = new Map<string, number>();
+      for (const doc of await directory.monthsUpTo(last.slice(0, 7))) {
+        for (const d of daysOf(doc)) if (d.day <= last) totals.set(d.day, (totals.get(d.day) ?? 0) + d.count);
+      }
+      const days: RetentionDay[] = [];
+      for (const day of [...totals.keys()].sort()) {
+        const perHour = Object.entries(await directory.hoursOfDay(day)).sort(([a], [b]) => (a < b ? -1 : 1));
+        days.push({ day, total: totals.get(day)!, hours: perHour.map(([key, count]) => ({ key, hour: `${day}T${key.slice(1)}`, count })) });
+      }
+      return days;
     },
 
-    list(workspaceId, filter, { limit, after }) {
-      return logs
-        .find(emailLogMongoFilter(workspaceId, filter, after), { projection: LIST_PROJECTION })
-        .sort({ sentAt: -1, _id: -1 })
-        .limit(limit)
-        .toArray();
+    async deleteBucket(field, value, opts = {}) {
+      const where = { [field]: value, ...(opts.before ? { sentAt: { $lt: opts.before } } : {}) } as Filter<EmailLogDoc>;
+      if (opts.limit === undefined) {
+        const removed = (await logs.deleteMany(where)).deletedCount;
+        const contentRemoved = (await contents.deleteMany(where as Filter<EmailContentDoc>)).deletedCount;
+        return { removed, contentRemoved, exhausted: true };
+      }
+      const ids = (
+        await logs
+          .find(where, { projection: { _id: 1 } })
+          .limit(opts.limit)
+          .toArray()
+      ).map((d) => d._id);
+      // `_id $in` beside the bucket equality: the server narrows by the bucket first.
+      const removed = ids.length ? (await logs.deleteMany({ [field]: value, _id: { $in: ids } } as Filter<EmailLogDoc>)).deletedCount : 0;
+      let contentRemoved = ids.length
+        ? (await contents.deleteMany({ [field]: value, _id: { $in: ids } } as Filter<EmailContentDoc>)).deletedCount
+        : 0;
+      const exhausted = ids.length < opts.limit;
+      // Content whose entry an interrupted run already removed.
+      if (exhausted) contentRemoved += (await contents.deleteMany(where as Filter<EmailContentDoc>)).deletedCount;
+      return { removed, contentRemoved, exhausted };
     },
 
-    scan(workspaceId, filter, batchSize = 1000) {
-      return logs
-        .find(emailLogMongoFilter(workspaceId, filter), { projection: LIST_PROJECTION })
-        .sort({ sentAt: -1, _id: -1 })
-        .batchSize(batchSize);
+    forgetBucket(day, hourKey) {
+      return directory.forget(day, hourKey);
+    },
+
+    forgetMonthsBefore(month) {
+      return directory.forgetMonthsBefore(month);
+    },
+
+    list: pages.list,
+    scan: pages.scan,
+
+    async importEntries(entries, withContent) {
+      await directory.register(entries);
+      for (let i = 0; i < entries.length; i += 5000) {
+        const docs = entries.slice(i, i + 5000).map((e) => ({ ...e, ...logBuckets(e.sentAt) }));
+        await logs.insertMany(docs, { ordered: false });
+      }
+      const contentDocs = (withContent ?? []).map((c) => {
+        const { day, hour } = logBuckets(c.sentAt);
+        return { ...c, day, hour };
+      });
+      for (let i = 0; i < contentDocs.length; i += 5000) await contents.insertMany(contentDocs.slice(i, i + 5000), { ordered: false });
     },
 
     async countByDay(workspaceId, field, days) {
@@ -245,18 +313,6 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
         { $inc: { resendCount: 1 }, $set: { lastResentAt: at }, $push: { resends: resendId } },
       );
       return r.matchedCount > 0;
-    },
-
-    async deleteContentOlderThan(cutoff, batchSize) {
-      const batch = await contents
-        .find({ sentAt: { $lt: cutoff } }, { projection: { _id: 1 } })
-        .limit(batchSize)
-        .toArray();
-      if (batch.length === 0) return 0;
-      return deleteByIds(
-        contents,
-        batch.map((d) => d._id),
-      );
     },
   };
 }

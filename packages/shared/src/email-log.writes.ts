@@ -1,29 +1,12 @@
-import { MongoBulkWriteError, type Collection, type Filter, type OptionalUnlessRequiredId } from 'mongodb';
+import { MongoBulkWriteError, type Collection, type OptionalUnlessRequiredId } from 'mongodb';
 import type { SendOutcome } from './email-log.repository';
+import { logBuckets } from './email-log-buckets';
 import { isDuplicateKeyError } from './mongo';
 
 /*
  * Write helpers of the email-log repository, shaped by FerretDB 1.x: every statement filters on
  * `_id` alone, and multi-statement commands stay small.
  */
-
-/**
- * Deletes documents by id as one bulk of single-id deletes: one round trip, and each statement
- * is an `_id` lookup on every server (FerretDB 1.x would scan the collection for an `$in`).
- */
-export async function deleteByIds<T extends { _id: string }>(col: Collection<T>, ids: string[]): Promise<number> {
-  let removed = 0;
-  // At most 100 statements a command: FerretDB 1.24 was seen to stop answering larger
-  // multi-statement update commands, and deletes go through the same path.
-  for (let i = 0; i < ids.length; i += 100) {
-    const r = await col.bulkWrite(
-      ids.slice(i, i + 100).map((id) => ({ deleteOne: { filter: { _id: id } as Filter<T> } })),
-      { ordered: false },
-    );
-    removed += r.deletedCount;
-  }
-  return removed;
-}
 
 /** Fields a send outcome sets on its entry. */
 export function outcomeFields(o: SendOutcome) {
@@ -47,7 +30,7 @@ export function outcomeFields(o: SendOutcome) {
     resendOf: o.resendOf,
     createdAt: new Date(o.createdAt),
     sentAt: new Date(o.sentAt),
-    day: o.sentAt.slice(0, 10),
+    ...logBuckets(o.sentAt),
     updatedAt: new Date(),
   };
 }

@@ -9,6 +9,8 @@ export * from './queues';
 export * from './workspace.repository';
 export * from './email-settings.repository';
 export * from './email-log.repository';
+export * from './email-log-buckets';
+export * from './email-log-pages';
 export * from './outbox';
 export * from './idempotency';
 export * from './smtp-errors';

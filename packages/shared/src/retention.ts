@@ -33,9 +33,11 @@ export interface RetentionResult {
 }
 
 /**
- * Removes log entries (and their content) sent before the cut-off, in bounded batches so that
- * reads and new writes are never blocked for long. Idempotent and resumable: a run that stops
- * halfway simply leaves fewer entries for the next run.
+ * Removes log entries (and their content) sent before the cut-off, bucket by bucket, oldest
+ * first (email-log-buckets.ts): a whole expired day when it is small, else hour by hour, and an
+ * hour larger than `batchSize` (or the hour the cut-off falls in) `batchSize` entries at a time,
+ * so that reads and new writes are never held up for long. A bucket leaves the directory only
+ * once it is empty, so the run is idempotent and a run that stops halfway is finished by the next.
  */
 export async function runRetention(deps: {
   logs: EmailLogRepository;
@@ -45,25 +47,42 @@ export async function runRetention(deps: {
   now: Date;
   months: number;
   batchSize?: number;
-  /** Pause between batches, giving way to other work (ms). */
+  /** Pause after each step, giving way to other work (ms). */
   pauseMs?: number;
 }): Promise<RetentionResult> {
   const started = Date.now();
   const cutoff = retentionCutoff(deps.now, deps.months);
-  const batchSize = deps.batchSize ?? 1000;
+  const batchSize = deps.batchSize ?? 5000;
+  const cutHour = cutoff.toISOString().slice(0, 13);
   let removed = 0;
-  for (;;) {
-    const n = await deps.logs.deleteBatchOlderThan(cutoff, batchSize);
-    removed += n;
-    if (n === 0) break;
-    if (deps.pauseMs) await new Promise((r) => setTimeout(r, deps.pauseMs));
-  }
   let contentRemoved = 0;
-  for (;;) {
-    const n = await deps.logs.deleteContentOlderThan(cutoff, batchSize);
-    contentRemoved += n;
-    if (n === 0) break;
+  const step = async (field: 'day' | 'hour', value: string, opts?: { limit: number; before?: Date }) => {
+    const r = await deps.logs.deleteBucket(field, value, opts);
+    removed += r.removed;
+    contentRemoved += r.contentRemoved;
+    if (deps.pauseMs) await new Promise((res) => setTimeout(res, deps.pauseMs));
+    return r.exhausted;
+  };
+
+  for (const day of await deps.logs.retentionDays(cutoff)) {
+    const whole = day.day < cutHour.slice(0, 10);
+    if (whole && day.total <= batchSize) {
+      await step('day', day.day);
+      await deps.logs.forgetBucket(day.day);
+      continue;
+    }
+    for (const h of day.hours) {
+      if (h.hour > cutHour) break;
+      const boundary = h.hour === cutHour;
+      if (!boundary && h.count <= batchSize) await step('hour', h.hour);
+      else while (!(await step('hour', h.hour, { limit: batchSize, ...(boundary ? { before: cutoff } : {}) })));
+      // The cut-off's own hour keeps its newer entries, and so stays in the directory.
+      if (!boundary) await deps.logs.forgetBucket(day.day, h.key);
+    }
+    if (whole) await deps.logs.forgetBucket(day.day);
   }
+  await deps.logs.forgetMonthsBefore(cutHour.slice(0, 7));
+
   let activityRemoved = 0;
   for (;;) {
     const n = deps.activity ? await deps.activity.deleteBatchOlderThan(cutoff, batchSize) : 0;

@@ -139,7 +139,7 @@ export function emailLogsRoutes(deps: ApiDeps): Router {
       deps.log.error({ err }, 'email log export failed');
       res.destroy(err as Error);
     } finally {
-      await cursor.close().catch(() => undefined);
+      await cursor.return(undefined).catch(() => undefined);
     }
   });
 
