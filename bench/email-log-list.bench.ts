@@ -18,6 +18,7 @@ import {
   createWorkspaceRepository,
   EMAIL_TYPES,
   loadConfig,
+  type Config,
   newId,
   type EmailLogDoc,
   type EmailStatus,
@@ -39,6 +40,12 @@ const SHARE = Number(arg('share', '1'));
 const REQUESTS = Number(arg('requests', '200'));
 const MAX_SECONDS = Number(arg('max-seconds', '120'));
 const MONGO_URI = arg('mongo-uri', '');
+/**
+ * `--keep-db=<name>` (PostgreSQL backend): seed into that database once and keep it, so later
+ * runs with the same name only measure.
+ */
+const KEEP_DB = arg('keep-db', '');
+if (KEEP_DB && !/^[a-z0-9_]+$/.test(KEEP_DB)) throw new Error('--keep-db: lowercase letters, digits and _ only');
 /** Which pages to measure. */
 const SCENARIOS = new Set(arg('scenarios', 'first,filtered,recipient,search').split(','));
 const BATCH = 5000;
@@ -124,13 +131,38 @@ function postgresPlan(db: string, workspaceId: string): void {
   log(`postgres indexes:\n${psql(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'bench_logs' AND tablename = '${table}'`)}`);
 }
 
+async function measureAll(config: Config, workspaceId: string, adminKey: string, pgDb: string | undefined): Promise<void> {
+  const t1 = Date.now();
+  const api = await startApiServer(config, createLogger({ level: 'silent', name: 'bench' }));
+  log(`API up (indexes built on the seeded collection) in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  try {
+    if (pgDb) postgresPlan(pgDb, workspaceId);
+    if (SCENARIOS.has('first')) await measure('first page (limit 50)', `${api.url}/v1/email-logs?limit=50`, adminKey);
+    if (SCENARIOS.has('filtered'))
+      await measure(
+        'filtered page (status=bounced&type=invoice)',
+        `${api.url}/v1/email-logs?limit=50&status=bounced&type=invoice`,
+        adminKey,
+      );
+    if (SCENARIOS.has('recipient'))
+      await measure(
+        'recipient page (recipient=client123@example26.com)',
+        `${api.url}/v1/email-logs?limit=50&recipient=client123%40example26.com`,
+        adminKey,
+      );
+    if (SCENARIOS.has('search')) await measure('search page (q=INV-12)', `${api.url}/v1/email-logs?limit=50&q=INV-12`, adminKey);
+  } finally {
+    await api.close();
+  }
+}
+
 async function main(): Promise<void> {
   const redis = await startRedis();
   let ferret: RunningFerretdb | undefined;
   let pgDb: string | undefined;
   let mongoUri = MONGO_URI;
   if (!mongoUri) {
-    if (handler === 'postgresql') pgDb = `mailroom_bench_${Date.now()}`;
+    if (handler === 'postgresql') pgDb = KEEP_DB || `mailroom_bench_${Date.now()}`;
     // A database of its own, tuned as every FerretDB-on-PostgreSQL of ours (infra/ferretdb/postgresql-tuning.sql).
     ferret = await startFerretdb({ handler, ...(pgDb ? { postgresDatabase: pgDb } : {}), timeoutMs: 60_000 });
     mongoUri = ferret.uri;
@@ -153,9 +185,16 @@ async function main(): Promise<void> {
   });
   const client = await MongoClient.connect(config.mongo.uri);
   try {
+    const col = client.db(config.logsMongo.db).collection<EmailLogDoc>('email_logs');
+    const meta = client.db(config.logsMongo.db).collection<{ _id: string; workspaceId: string; admin: string; rows: number }>('bench_meta');
+    const seeded = KEEP_DB ? await meta.findOne({ _id: 'seed' }) : null;
+    if (seeded) {
+      log(`database ${KEEP_DB} kept from an earlier run: ${seeded.rows} rows, not seeding`);
+      await measureAll(config, seeded.workspaceId, seeded.admin, pgDb);
+      return;
+    }
     const { workspace, keys } = await createWorkspaceRepository(client.db(config.mongo.db)).create('Bench');
     const others = Array.from({ length: 9 }, () => newId('ws'));
-    const col = client.db(config.logsMongo.db).collection<EmailLogDoc>('email_logs');
     const now = Date.now();
     const t0 = Date.now();
     // Who and when first, so the bucket directory is written in one go (as the send path does
@@ -177,33 +216,13 @@ async function main(): Promise<void> {
     const seedS = (Date.now() - t0) / 1000;
     log(`seeded ${ROWS} rows in ${seedS.toFixed(1)} s (${Math.round(ROWS / seedS)} rows/s)`);
 
-    const t1 = Date.now();
-    const api = await startApiServer(config, createLogger({ level: 'silent', name: 'bench' }));
-    log(`API up (indexes built on the seeded collection) in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
-    try {
-      if (pgDb) postgresPlan(pgDb, workspace._id);
-      if (SCENARIOS.has('first')) await measure('first page (limit 50)', `${api.url}/v1/email-logs?limit=50`, keys.admin);
-      if (SCENARIOS.has('filtered'))
-        await measure(
-          'filtered page (status=bounced&type=invoice)',
-          `${api.url}/v1/email-logs?limit=50&status=bounced&type=invoice`,
-          keys.admin,
-        );
-      if (SCENARIOS.has('recipient'))
-        await measure(
-          'recipient page (recipient=client123@example26.com)',
-          `${api.url}/v1/email-logs?limit=50&recipient=client123%40example26.com`,
-          keys.admin,
-        );
-      if (SCENARIOS.has('search')) await measure('search page (q=INV-12)', `${api.url}/v1/email-logs?limit=50&q=INV-12`, keys.admin);
-    } finally {
-      await api.close();
-    }
+    if (KEEP_DB) await meta.insertOne({ _id: 'seed', workspaceId: workspace._id, admin: keys.admin, rows: ROWS });
+    await measureAll(config, workspace._id, keys.admin, pgDb);
   } finally {
     await client.close();
     await ferret?.stop();
     await redis.stop();
-    if (pgDb) execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-c', `DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`]);
+    if (pgDb && !KEEP_DB) execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-c', `DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`]);
   }
 }
 

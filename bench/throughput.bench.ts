@@ -10,7 +10,7 @@
  *     [--mongo-uri=…] [--redis-url=…]
  * With --handler=postgresql, FerretDB stores in a fresh database on 127.0.0.1:5432 (user postgres).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
@@ -127,14 +127,8 @@ async function main() {
   const redis = arg('redis-url', '') ? null : await startRedis();
   const redisUrl = arg('redis-url', '') || redis!.url;
   const handler = arg('handler', 'sqlite') as 'sqlite' | 'postgresql';
-  let pgDb = '';
-  if (handler === 'postgresql' && !arg('mongo-uri', '')) {
-    pgDb = `mailroom_bench_${Date.now()}`;
-    execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-qc', `CREATE DATABASE ${pgDb}`]);
-  }
-  const mongo = arg('mongo-uri', '')
-    ? null
-    : await startFerretdb(handler === 'postgresql' ? { handler, postgresqlUrl: `postgres://postgres@127.0.0.1:5432/${pgDb}` } : {});
+  // PostgreSQL: a scratch database, tuned as every FerretDB-on-PostgreSQL of ours, dropped at stop().
+  const mongo = arg('mongo-uri', '') ? null : await startFerretdb({ handler });
   const mongoUri = arg('mongo-uri', '') || mongo!.uri;
   const sinkPort = await getFreePort();
   const children: ChildProcess[] = [];
@@ -242,7 +236,6 @@ async function main() {
     for (const c of children) c.kill('SIGTERM');
     await sleep(500);
     await mongo?.stop();
-    if (pgDb) execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-qc', `DROP DATABASE ${pgDb}`]);
     await redis?.stop();
   }
 }

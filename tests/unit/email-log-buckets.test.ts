@@ -50,7 +50,13 @@ describe('email-log buckets', () => {
     const plan = planBucketReads(docs, {}, 100, hoursOf, () => ratio);
     expect((await plan.next()).value).toMatchObject({ field: 'hour', value: '2026-11-02T01' });
     ratio = 0.1;
-    expect((await plan.next()).value).toMatchObject({ field: 'day', value: '2026-11-01' });
+    // 600 × 0.1 matches at most in the whole workspace: the rest in one read.
+    expect((await plan.next()).value).toMatchObject({ field: 'before', value: '2026-11-02T00:00:00.000Z' });
     expect((await plan.next()).done).toBe(true);
+  });
+
+  it('when the whole workspace is small, then one read takes everything', async () => {
+    const docs = [month('2026-11', { d02: { n: 30, h01: 30 } }), month('2026-08', { d01: { n: 30, h01: 30 } })];
+    expect(await reads(docs)).toEqual(['before:2026-12-01T00:00:00.000Z:60']);
   });
 });

@@ -59,7 +59,8 @@ export function daysOf(doc: LogMonthDoc): LogDay[] {
 
 export type BucketField = keyof LogBuckets;
 export interface BucketRead {
-  field: BucketField;
+  /** A bucket, or `before`: every entry sent before `value` (an ISO time). */
+  field: BucketField | 'before';
   value: string;
   /** Entries the directory counts in the bucket. */
   count: number;
@@ -181,10 +182,11 @@ export interface DayRange {
 
 /**
  * The bucket reads that cover a workspace's entries in `range`, newest first, each expected to
- * match at most `maxPerRead` entries where the directory allows: a whole month when the month
- * is small, else a day, else an hour (`hoursOf` is asked only for such busy days). `ratio()` is
- * the share of counted entries the filter has been matching so far (1 when unknown); a
- * selective filter gets coarser reads.
+ * match at most `maxPerRead` entries where the directory allows: everything older at once when
+ * the whole workspace matches that little, else a whole month when the month is small, else a
+ * day, else an hour (`hoursOf` is asked only for such busy days). `ratio()` is the share of
+ * counted entries the filter has been matching so far (1 when unknown): a selective filter gets
+ * coarser reads.
  */
 export async function* planBucketReads(
   monthDocs: readonly LogMonthDoc[],
@@ -194,16 +196,25 @@ export async function* planBucketReads(
   ratio: () => number = () => 1,
 ): AsyncGenerator<BucketRead> {
   const inRange = (day: string) => (!range.fromDay || day >= range.fromDay) && (!range.toDay || day <= range.toDay);
-  for (const doc of [...monthDocs].sort((a, b) => (a.month < b.month ? 1 : -1))) {
-    const all = daysOf(doc).sort((a, b) => (a.day < b.day ? 1 : -1));
-    const wanted = all.filter((d) => d.count > 0 && inRange(d.day));
-    if (wanted.length === 0) continue;
-    const monthCount = all.reduce((n, d) => n + d.count, 0);
-    if (monthCount * ratio() <= maxPerRead) {
-      yield { field: 'month', value: doc.month, count: monthCount };
+  const months = [...monthDocs]
+    .sort((a, b) => (a.month < b.month ? 1 : -1))
+    .map((doc) => {
+      const all = daysOf(doc).sort((a, b) => (a.day < b.day ? 1 : -1));
+      return { month: doc.month, count: all.reduce((n, d) => n + d.count, 0), wanted: all.filter((d) => d.count > 0 && inRange(d.day)) };
+    });
+  // A read of "everything older" returns every match of the workspace (a time bound is checked
+  // after the read), so it is planned on the workspace's total.
+  const total = months.reduce((n, m) => n + m.count, 0);
+  const rest = (before: string): BucketRead => ({ field: 'before', value: before, count: total });
+  for (const m of months) {
+    if (m.wanted.length === 0) continue;
+    if (total * ratio() <= maxPerRead) return yield rest(nextMonthStart(m.month));
+    if (m.count * ratio() <= maxPerRead) {
+      yield { field: 'month', value: m.month, count: m.count };
       continue;
     }
-    for (const d of wanted) {
+    for (const d of m.wanted) {
+      if (total * ratio() <= maxPerRead) return yield rest(nextDayStart(d.day));
       if (d.count * ratio() <= maxPerRead) {
         yield { field: 'day', value: d.day, count: d.count };
         continue;
@@ -216,3 +227,9 @@ export async function* planBucketReads(
     }
   }
 }
+
+const nextMonthStart = (month: string) => {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return new Date(Date.UTC(y, m, 1)).toISOString();
+};
+const nextDayStart = (day: string) => new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString();

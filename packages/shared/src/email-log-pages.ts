@@ -1,5 +1,5 @@
 import type { Collection, Filter } from 'mongodb';
-import { planBucketReads, type DayRange, type LogDirectory } from './email-log-buckets';
+import { planBucketReads, type BucketRead, type DayRange, type LogDirectory } from './email-log-buckets';
 import { emailLogMongoFilter } from './email-log-filter';
 import type { EmailLogCursor, EmailLogFilter } from './email-log-query';
 import type { EmailLogDoc } from './email-log.repository';
@@ -51,12 +51,11 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, directory: Lo
       stats.ratio,
     );
 
-  const query = (
-    workspaceId: string,
-    filter: EmailLogFilter,
-    after: EmailLogCursor | undefined,
-    bucket: { field: string; value: string },
-  ) => ({ ...emailLogMongoFilter(workspaceId, filter, after), [bucket.field]: bucket.value }) as Filter<EmailLogDoc>;
+  const query = (workspaceId: string, filter: EmailLogFilter, after: EmailLogCursor | undefined, bucket: BucketRead) => {
+    const base = emailLogMongoFilter(workspaceId, filter, after);
+    if (bucket.field !== 'before') return { ...base, [bucket.field]: bucket.value } as Filter<EmailLogDoc>;
+    return { ...base, $and: [...(base.$and ?? []), { sentAt: { $lt: new Date(bucket.value) } }] } as Filter<EmailLogDoc>;
+  };
 
   return {
     /** One page of the log, newest first (sentAt desc, _id desc), strictly after `after`. */
@@ -108,6 +107,6 @@ class Ratio {
     this.counted += counted;
     this.matched += matched;
   }
-  // A floor, so that one empty read does not make the next read a whole month of a busy workspace.
-  readonly ratio = () => (this.useful && this.counted > 0 ? Math.max(0.05, (this.matched + 1) / (this.counted + 1)) : 1);
+  // (matched + 1) / (counted + 1): one empty read of a few entries does not yet make a filter selective.
+  readonly ratio = () => (this.useful && this.counted > 0 ? Math.max(0.002, (this.matched + 1) / (this.counted + 1)) : 1);
 }
