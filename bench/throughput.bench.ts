@@ -2,12 +2,15 @@
  * End-to-end throughput, measured in one run on this machine against its two ceilings:
  *   1. SMTP leg: nodemailer's pooled transport straight into the SMTP sink (its own process);
  *   2. log leg: raw inserts of log-sized documents into the logs database;
- *   3. end to end: POST /v1/emails → queue → worker → SMTP sink → log entry written.
+ *   3. end to end: enqueue → queue → worker → SMTP sink → log entry written, enqueueing either
+ *      through POST /v1/emails (`api`: 64 concurrent HTTP clients) or through the producer
+ *      library's sendMany from this process (`library`: chunks of --chunk, no API process).
  * Prints emails/s for each, end to end as a ratio of min(ceilings), p50/p95 from enqueue to
- * entry, and the worker's peak RSS.
+ * entry, and the worker's peak RSS. `--via=both` runs the API leg, then the library leg, each
+ * with its own worker, queue prefix and databases, so their counts do not mix.
  *
  *   pnpm exec tsx bench/throughput.bench.ts [--emails=5000] [--concurrency=64] [--handler=sqlite|postgresql]
- *     [--mongo-uri=…] [--redis-url=…]
+ *     [--via=api|library|both] [--chunk=200] [--mongo-uri=…] [--redis-url=…]
  * With --handler=postgresql, FerretDB stores in a fresh database on 127.0.0.1:5432 (user postgres).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,7 +19,15 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { MongoClient } from 'mongodb';
 import nodemailer from 'nodemailer';
-import { newId } from '@mailroom/shared';
+import {
+  createEmailProducer,
+  createRedis,
+  createSendEmailQueue,
+  createWorkspaceRepository,
+  loadConfig,
+  newId,
+  type SendEmailInput,
+} from '@mailroom/shared';
 import { arg, pct, say, sleep } from './bench-kit';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT } from '../infra/dev/process';
@@ -24,6 +35,9 @@ import { startRedis } from '../infra/dev/redis';
 
 const EMAILS = Number(arg('emails', '5000'));
 const CONCURRENCY = Number(arg('concurrency', '64'));
+const CHUNK = Number(arg('chunk', '200'));
+const VIA = arg('via', 'both');
+if (!['api', 'library', 'both'].includes(VIA)) throw new Error(`--via must be api, library or both, not ${VIA}`);
 const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
 
 function child(name: string, entry: string, env: Record<string, string | undefined>, readyLine: RegExp): Promise<ChildProcess> {
@@ -49,6 +63,16 @@ function child(name: string, entry: string, env: Record<string, string | undefin
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** SIGTERM, then wait for the exit so the next leg does not share the CPU with it. */
+function stop(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => (c.kill('SIGKILL'), resolve()), 10_000);
+    c.once('exit', () => (clearTimeout(t), resolve()));
+    c.kill('SIGTERM');
+  });
 }
 
 function rssMb(pid: number): number {
@@ -123,6 +147,137 @@ async function logCeiling(mongoUri: string, n: number): Promise<number> {
   return rate;
 }
 
+/** The same invoice for both legs. */
+const invoice = (i: number): SendEmailInput => ({
+  to: `delivered+${i}@simulator.mailroom.test`,
+  type: 'invoice',
+  subject: `Invoice ${i}`,
+  html: `<p>Invoice ${i} is ready.</p>`,
+  reference: { kind: 'invoice', id: `inv_${i}` },
+});
+
+/** `servers`: the sink's and the databases' pids (when we started them), for the CPU line. */
+type Setup = { redisUrl: string; mongoUri: string; sinkPort: number; servers: Record<string, number>; smtp: number; logs: number };
+
+/** One end-to-end leg in a namespace of its own; returns its emails/s. */
+async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
+  const mainDb = `bench_${via}`;
+  const env = {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'info',
+    PORT: String(await getFreePort()),
+    HOST: '127.0.0.1',
+    REDIS_URL: s.redisUrl,
+    MONGODB_URI: `${s.mongoUri.replace(/\/?$/, '/')}${mainDb}`,
+    OPERATOR_TOKEN,
+    SECRETS_KEY: 'bench-secrets-key-0123456789abcdef',
+    MANAGED_SMTP_URL: `smtp://127.0.0.1:${s.sinkPort}`,
+    MANAGED_FROM: 'Mailroom <bench@mailroom.test>',
+    SMTP_IGNORE_TLS: 'true',
+    // Unique per run, so a reused --redis-url holds no jobs of an earlier run under it.
+    QUEUE_PREFIX: `{bench-${via}-${Date.now().toString(36)}}`,
+  };
+  const config = loadConfig(env);
+  const client = await MongoClient.connect(s.mongoUri);
+  // A reused --mongo-uri may hold an earlier run's entries.
+  await client.db(mainDb).dropDatabase();
+  await client.db(config.logsMongo.db).dropDatabase();
+  const children: ChildProcess[] = [];
+  try {
+    const api = via === 'api' ? await child('api', 'apps/api/src/main.ts', env, /api listening/) : null;
+    if (api) children.push(api);
+    const worker = await child('worker', 'apps/worker/src/main.ts', env, /worker ready/);
+    children.push(worker);
+    const base = `http://127.0.0.1:${env.PORT}`;
+    // The API leg sends with a key; the library leg passes the workspace id, as trusted code does.
+    const ws = api
+      ? ((await (
+          await fetch(`${base}/v1/workspaces`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ name: 'Bench' }),
+          })
+        ).json()) as { id: string; keys: { send: string } })
+      : await createWorkspaceRepository(client.db(mainDb))
+          .create('Bench')
+          .then((r) => ({ id: r.workspace._id, keys: r.keys }));
+    // The library leg's producer runs in this process: its CPU is the enqueueing side's.
+    const cpuPids: Record<string, number> = {
+      ...(api ? { api: api.pid! } : { 'bench (producer)': process.pid }),
+      worker: worker.pid!,
+      ...s.servers,
+    };
+    const cpuBefore = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+    let peakRss = rssMb(worker.pid!);
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, rssMb(worker.pid!));
+    }, 100);
+    const started = Date.now();
+    let rejected = 0;
+    if (api) {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next < EMAILS) {
+            const i = next++;
+            const r = await fetch(`${base}/v1/emails`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${ws.keys.send}`, 'content-type': 'application/json' },
+              body: JSON.stringify(invoice(i)),
+            });
+            if (r.status !== 202) rejected++;
+            await r.arrayBuffer();
+          }
+        }),
+      );
+    } else {
+      // Built as the API builds its send queue, from the same configuration as the worker's.
+      const connection = createRedis(config.redisUrl, 'client');
+      const queue = createSendEmailQueue(connection, config.queuePrefix, config.send.attempts, config.send.backoffMs);
+      const producer = createEmailProducer(queue, { maxAttachmentsBytes: config.send.maxAttachmentsBytes });
+      for (let i = 0; i < EMAILS; i += CHUNK) {
+        await producer.sendMany(
+          ws.id,
+          Array.from({ length: Math.min(CHUNK, EMAILS - i) }, (_, j) => invoice(i + j)),
+        );
+      }
+      await queue.close();
+      connection.disconnect();
+    }
+    const enqueuedMs = Date.now() - started;
+    const how = api ? 'over HTTP' : `through the producer (sendMany, chunks of ${CHUNK})`;
+    const rate = ((EMAILS / enqueuedMs) * 1000).toFixed(0);
+    say(`enqueued ${EMAILS} in ${(enqueuedMs / 1000).toFixed(1)} s ${how} (${rate}/s), ${rejected} rejected`);
+
+    // Wait on Redis (a job completes once its entry is written), not on the database: polling a
+    // count on FerretDB 1.x scans the collection and would take the CPU the pipeline needs.
+    const queue = new Queue('send-email', { connection: { url: s.redisUrl }, prefix: config.queuePrefix });
+    const deadline = Date.now() + 10 * 60_000;
+    while (Date.now() < deadline && (await queue.getCompletedCount()) + (await queue.getFailedCount()) < EMAILS) await sleep(100);
+    await queue.close();
+    clearInterval(sampler);
+    const entries = client.db(config.logsMongo.db).collection<{ createdAt: Date; updatedAt: Date; status: string }>('email_logs');
+    const done = await entries.countDocuments({ status: 'sent' });
+    const cpu = Object.entries(cpuPids).map(([k, pid]) => `${k} ${(cpuSeconds(pid) - cpuBefore[k]!).toFixed(1)}s`);
+    say(`CPU used during the end-to-end run: ${cpu.join(', ')} (wall ${((Date.now() - started) / 1000).toFixed(1)}s)`);
+    const docs = await entries.find({}, { projection: { createdAt: 1, updatedAt: 1 } }).toArray();
+    const lastWrite = Math.max(...docs.map((d) => d.updatedAt.getTime()));
+    const e2e = done / ((lastWrite - started) / 1000);
+    const lat = docs.map((d) => d.updatedAt.getTime() - d.createdAt.getTime());
+    const ceiling = Math.min(s.smtp, s.logs);
+    say(`end to end${api ? '' : ' (library)'}: ${done}/${EMAILS} entries written, ${e2e.toFixed(0)} emails/s`);
+    say(`latency enqueue → entry: p50 ${pct(lat, 50).toFixed(0)} ms, p95 ${pct(lat, 95).toFixed(0)} ms`);
+    say(`worker peak RSS: ${peakRss.toFixed(0)} MB`);
+    say(
+      `RESULT${api ? '' : ' via=library'} e2e=${e2e.toFixed(0)}/s smtp_ceiling=${s.smtp.toFixed(0)}/s log_ceiling=${s.logs.toFixed(0)}/s ratio=${((e2e / ceiling) * 100).toFixed(0)}% of min(ceilings) p50=${pct(lat, 50).toFixed(0)}ms p95=${pct(lat, 95).toFixed(0)}ms worker_rss=${peakRss.toFixed(0)}MB`,
+    );
+    return e2e;
+  } finally {
+    for (const c of children) await stop(c);
+    await client.close();
+  }
+}
+
 async function main() {
   const redis = arg('redis-url', '') ? null : await startRedis();
   const redisUrl = arg('redis-url', '') || redis!.url;
@@ -131,9 +286,9 @@ async function main() {
   const mongo = arg('mongo-uri', '') ? null : await startFerretdb({ handler });
   const mongoUri = arg('mongo-uri', '') || mongo!.uri;
   const sinkPort = await getFreePort();
-  const children: ChildProcess[] = [];
+  let sink: ChildProcess | null = null;
   try {
-    children.push(await child('smtp-sink', 'infra/dev/smtp-sink.main.ts', { SMTP_SINK_PORT: String(sinkPort) }, /listening/));
+    sink = await child('smtp-sink', 'infra/dev/smtp-sink.main.ts', { SMTP_SINK_PORT: String(sinkPort) }, /listening/);
     say(`servers: redis ${redisUrl}, mongo ${mongoUri} (${mongo ? `FerretDB, ${handler}` : 'given'}), smtp sink :${sinkPort}`);
 
     const smtp = await smtpCeiling(sinkPort, Math.min(EMAILS, 3000));
@@ -141,100 +296,22 @@ async function main() {
     const logs = await logCeiling(mongoUri, Math.min(EMAILS, 20_000));
     say(`ceiling, log leg (insertMany of log-sized documents): ${logs.toFixed(0)} docs/s`);
 
-    const apiPort = await getFreePort();
-    const env = {
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'info',
-      PORT: String(apiPort),
-      HOST: '127.0.0.1',
-      REDIS_URL: redisUrl,
-      MONGODB_URI: `${mongoUri.replace(/\/?$/, '/')}bench_main`,
-      OPERATOR_TOKEN,
-      SECRETS_KEY: 'bench-secrets-key-0123456789abcdef',
-      MANAGED_SMTP_URL: `smtp://127.0.0.1:${sinkPort}`,
-      MANAGED_FROM: 'Mailroom <bench@mailroom.test>',
-      SMTP_IGNORE_TLS: 'true',
-      QUEUE_PREFIX: '{bench}',
-    };
-    const api = await child('api', 'apps/api/src/main.ts', env, /api listening/);
-    const worker = await child('worker', 'apps/worker/src/main.ts', env, /worker ready/);
-    children.push(api, worker);
-    const base = `http://127.0.0.1:${apiPort}`;
-    const ws = (await (
-      await fetch(`${base}/v1/workspaces`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name: 'Bench' }),
-      })
-    ).json()) as { keys: { send: string } };
-
-    const cpuPids: Record<string, number> = {
-      api: api.pid!,
-      worker: worker.pid!,
-      'smtp-sink': children[0]!.pid!,
+    const servers: Record<string, number> = {
+      'smtp-sink': sink.pid!,
       ...(mongo?.pid ? { ferretdb: mongo.pid } : {}),
       ...(redis?.pid ? { redis: redis.pid } : {}),
     };
-    const cpuBefore = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid)]));
-    let peakRss = rssMb(worker.pid!);
-    const sampler = setInterval(() => {
-      peakRss = Math.max(peakRss, rssMb(worker.pid!));
-    }, 100);
-    const started = Date.now();
-    let next = 0;
-    let rejected = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < EMAILS) {
-          const i = next++;
-          const r = await fetch(`${base}/v1/emails`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${ws.keys.send}`, 'content-type': 'application/json' },
-            body: JSON.stringify({
-              to: `delivered+${i}@simulator.mailroom.test`,
-              type: 'invoice',
-              subject: `Invoice ${i}`,
-              html: `<p>Invoice ${i} is ready.</p>`,
-              reference: { kind: 'invoice', id: `inv_${i}` },
-            }),
-          });
-          if (r.status !== 202) rejected++;
-          await r.arrayBuffer();
-        }
-      }),
-    );
-    const enqueuedMs = Date.now() - started;
-    say(
-      `enqueued ${EMAILS} in ${(enqueuedMs / 1000).toFixed(1)} s over HTTP (${((EMAILS / enqueuedMs) * 1000).toFixed(0)}/s), ${rejected} rejected`,
-    );
-
-    // Wait on Redis (a job completes once its entry is written), not on the database: polling a
-    // count on FerretDB 1.x scans the collection and would take the CPU the pipeline needs.
-    const queue = new Queue('send-email', { connection: { url: redisUrl }, prefix: '{bench}' });
-    const deadline = Date.now() + 10 * 60_000;
-    while (Date.now() < deadline && (await queue.getCompletedCount()) + (await queue.getFailedCount()) < EMAILS) await sleep(100);
-    await queue.close();
-    clearInterval(sampler);
-    const client = await MongoClient.connect(mongoUri);
-    const entries = client.db('bench_main_logs').collection<{ createdAt: Date; updatedAt: Date; status: string }>('email_logs');
-    const done = await entries.countDocuments({ status: 'sent' });
-    const cpu = Object.entries(cpuPids).map(([k, pid]) => `${k} ${(cpuSeconds(pid) - cpuBefore[k]!).toFixed(1)}s`);
-    say(`CPU used during the end-to-end run: ${cpu.join(', ')} (wall ${((Date.now() - started) / 1000).toFixed(1)}s)`);
-    const docs = await entries.find({}, { projection: { createdAt: 1, updatedAt: 1 } }).toArray();
-    await client.close();
-    const lastWrite = Math.max(...docs.map((d) => d.updatedAt.getTime()));
-    const e2e = done / ((lastWrite - started) / 1000);
-    const lat = docs.map((d) => d.updatedAt.getTime() - d.createdAt.getTime());
-    const ceiling = Math.min(smtp, logs);
-    say(`end to end: ${done}/${EMAILS} entries written, ${e2e.toFixed(0)} emails/s`);
-    say(`latency enqueue → entry: p50 ${pct(lat, 50).toFixed(0)} ms, p95 ${pct(lat, 95).toFixed(0)} ms`);
-    say(`worker peak RSS: ${peakRss.toFixed(0)} MB`);
-    say(
-      `RESULT e2e=${e2e.toFixed(0)}/s smtp_ceiling=${smtp.toFixed(0)}/s log_ceiling=${logs.toFixed(0)}/s ratio=${((e2e / ceiling) * 100).toFixed(0)}% of min(ceilings) p50=${pct(lat, 50).toFixed(0)}ms p95=${pct(lat, 95).toFixed(0)}ms worker_rss=${peakRss.toFixed(0)}MB`,
-    );
+    const setup: Setup = { redisUrl, mongoUri, sinkPort, servers, smtp, logs };
+    const viaApi = VIA !== 'library' ? await endToEnd('api', setup) : null;
+    const viaLibrary = VIA !== 'api' ? await endToEnd('library', setup) : null;
+    if (viaApi !== null && viaLibrary !== null) {
+      const ceiling = Math.min(smtp, logs);
+      say(
+        `RESULT via=both api=${viaApi.toFixed(0)}/s (${((viaApi / ceiling) * 100).toFixed(0)}% of min(ceilings)) library=${viaLibrary.toFixed(0)}/s (${((viaLibrary / ceiling) * 100).toFixed(0)}% of min(ceilings)) library/api=${(viaLibrary / viaApi).toFixed(2)}`,
+      );
+    }
   } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await sleep(500);
+    if (sink) await stop(sink);
     await mongo?.stop();
     await redis?.stop();
   }

@@ -6,6 +6,7 @@ export * from './schemas';
 export * from './mongo';
 export * from './redis';
 export * from './queues';
+export * from './email-producer';
 export * from './workspace.repository';
 export * from './email-settings.repository';
 export * from './email-log.repository';

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { attachmentsBytes, newId, SendEmailRequest, type SendEmailJob } from '@mailroom/shared';
+import { attachmentsOverLimit, buildSendEmailJob, newId, SendEmailRequest } from '@mailroom/shared';
 import type { ApiDeps } from '../app';
 import { HttpError, parseOr400 } from '../http-error';
 
@@ -15,8 +15,8 @@ export function emailsRoutes(deps: ApiDeps): Router {
   const router = Router();
   router.post('/v1/emails', deps.requireKey('send', 'admin'), async (req, res) => {
     const body = parseOr400(SendEmailRequest, req.body);
-    const size = attachmentsBytes(body.attachments);
-    if (size > deps.config.send.maxAttachmentsBytes) {
+    const size = attachmentsOverLimit(body, deps.config.send.maxAttachmentsBytes);
+    if (size !== null) {
       throw new HttpError(
         413,
         'attachments_too_large',
@@ -40,27 +40,7 @@ export function emailsRoutes(deps: ApiDeps): Router {
       }
     }
 
-    const job: SendEmailJob = {
-      emailId,
-      workspaceId,
-      kind: 'send',
-      type: body.type,
-      createdAt: new Date().toISOString(),
-      content: {
-        to: body.to,
-        ...(body.cc ? { cc: body.cc } : {}),
-        ...(body.bcc ? { bcc: body.bcc } : {}),
-        ...(body.replyTo ? { replyTo: body.replyTo } : {}),
-        subject: body.subject,
-        ...(body.html !== undefined ? { html: body.html } : {}),
-        ...(body.text !== undefined ? { text: body.text } : {}),
-        ...(body.headers ? { headers: body.headers } : {}),
-        ...(body.attachments ? { attachments: body.attachments } : {}),
-        ...(body.tracking !== undefined ? { tracking: body.tracking } : {}),
-      },
-      ...(body.reference ? { reference: body.reference } : {}),
-      ...(body.metadata ? { metadata: body.metadata } : {}),
-    };
+    const job = buildSendEmailJob(body, workspaceId, emailId);
     try {
       await deps.sendQueue.add('send', job, { jobId: emailId });
     } catch (err) {
