@@ -1,4 +1,4 @@
-import { logBuckets, newId, NEW_ENTRY_FIELDS, type EmailLogDoc } from '@mailroom/shared';
+import { entryBuckets, newId, NEW_ENTRY_FIELDS, type EmailLogDoc } from '@mailroom/shared';
 
 /**
  * Log entries in the document shape of email-log.repository.ts, for writing straight into a logs
@@ -33,6 +33,6 @@ export function logEntry(workspaceId: string, o: Partial<EmailLogDoc> & { sentAt
     ...NEW_ENTRY_FIELDS,
     ...o,
     sentAt,
-    ...logBuckets(sentAt),
+    ...entryBuckets(workspaceId, sentAt),
   };
 }

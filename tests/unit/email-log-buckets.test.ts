@@ -1,4 +1,4 @@
-import { logBuckets, planBucketReads, type LogMonthDoc } from '@mailroom/shared';
+import { entryBuckets, logBuckets, planBucketReads, type LogMonthDoc } from '@mailroom/shared';
 
 type Days = Record<string, Record<string, number>>;
 const hourDocs = new Map<string, Days>();
@@ -20,6 +20,13 @@ const reads = async (docs: LogMonthDoc[], range = {}, max = 100) => {
 describe('email-log buckets', () => {
   it('when a time is given, then its month, day and hour are taken in UTC', () => {
     expect(logBuckets('2026-11-27T23:59:59.999+02:00')).toEqual({ month: '2026-11', day: '2026-11-27', hour: '2026-11-27T21' });
+    expect(entryBuckets('ws_1', '2026-11-27T00:30:00.000Z')).toEqual({
+      day: '2026-11-27',
+      hour: '2026-11-27T00',
+      wsMonth: 'ws_1|2026-11',
+      wsDay: 'ws_1|2026-11-27',
+      wsHour: 'ws_1|2026-11-27T00',
+    });
   });
 
   it('when a month is small, then it is read whole; a larger one day by day; a busy day hour by hour, newest first', async () => {

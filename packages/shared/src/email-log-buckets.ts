@@ -29,6 +29,34 @@ export function logBuckets(sentAt: Date | string): LogBuckets {
 }
 
 /**
+ * The bucket fields stored on an entry: `day` and `hour` (retention removes them across
+ * workspaces; stats group by day) and the workspace's own buckets, `wsMonth`, `wsDay`, `wsHour`
+ * (`<workspaceId>|2026-11-27T14`), which pages read by. One field naming workspace and bucket
+ * keeps a page read a lookup of a few hundred entries even in a workspace with millions.
+ */
+export interface EntryBuckets {
+  day: string;
+  hour: string;
+  wsMonth: string;
+  wsDay: string;
+  wsHour: string;
+}
+
+export function entryBuckets(workspaceId: string, sentAt: Date | string): EntryBuckets {
+  const b = logBuckets(sentAt);
+  return {
+    day: b.day,
+    hour: b.hour,
+    wsMonth: `${workspaceId}|${b.month}`,
+    wsDay: `${workspaceId}|${b.day}`,
+    wsHour: `${workspaceId}|${b.hour}`,
+  };
+}
+
+/** The entry field a page reads a bucket by. */
+export const WORKSPACE_BUCKET_FIELD = { month: 'wsMonth', day: 'wsDay', hour: 'wsHour' } as const;
+
+/**
  * One workspace's entries of one UTC month, counted per day (`d01` … `d31`). Counts only grow (a
  * retry that moves an entry to a later hour counts it again), so they are an upper bound used to
  * plan reads, never shown. Kept small on purpose: reading it is part of every page.

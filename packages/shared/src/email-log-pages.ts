@@ -1,5 +1,5 @@
 import type { Collection, Filter } from 'mongodb';
-import { planBucketReads, type BucketRead, type DayRange, type LogDirectory } from './email-log-buckets';
+import { planBucketReads, WORKSPACE_BUCKET_FIELD, type BucketRead, type DayRange, type LogDirectory } from './email-log-buckets';
 import { emailLogMongoFilter } from './email-log-filter';
 import type { EmailLogCursor, EmailLogFilter } from './email-log-query';
 import type { EmailLogDoc } from './email-log.repository';
@@ -53,8 +53,13 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, directory: Lo
 
   const query = (workspaceId: string, filter: EmailLogFilter, after: EmailLogCursor | undefined, bucket: BucketRead) => {
     const base = emailLogMongoFilter(workspaceId, filter, after);
-    if (bucket.field !== 'before') return { ...base, [bucket.field]: bucket.value } as Filter<EmailLogDoc>;
-    return { ...base, $and: [...(base.$and ?? []), { sentAt: { $lt: new Date(bucket.value) } }] } as Filter<EmailLogDoc>;
+    if (bucket.field === 'before') {
+      return { ...base, $and: [...(base.$and ?? []), { sentAt: { $lt: new Date(bucket.value) } }] } as Filter<EmailLogDoc>;
+    }
+    // The workspace's bucket names the workspace: a second condition on `workspaceId` would only
+    // make the server intersect with every entry of the workspace (FerretDB on PostgreSQL does).
+    const { workspaceId: _scoped, ...rest } = base as Record<string, unknown>;
+    return { ...rest, [WORKSPACE_BUCKET_FIELD[bucket.field]]: `${workspaceId}|${bucket.value}` } as Filter<EmailLogDoc>;
   };
 
   return {

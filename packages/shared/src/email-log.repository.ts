@@ -1,6 +1,6 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import { createBatcher } from './batcher';
-import { createLogDirectory, daysOf, logBuckets } from './email-log-buckets';
+import { createLogDirectory, daysOf, entryBuckets, logBuckets, type EntryBuckets } from './email-log-buckets';
 import { insertIgnoringDuplicates, NEW_ENTRY_FIELDS, outcomeFields, toError } from './email-log.writes';
 import { createEmailLogPages } from './email-log-pages';
 import type { EmailLogCursor, EmailLogFilter } from './email-log-query';
@@ -35,13 +35,12 @@ export interface EmailLogDoc {
   createdAt: Date;
   /** When the email left Mailroom, or the time of the attempt that produced the current error. */
   sentAt: Date;
-  /**
-   * UTC month, day and hour of `sentAt` (`2026-11`, `2026-11-27`, `2026-11-27T14`): the time
-   * buckets that pages and retention read by (email-log-buckets.ts); daily stats group by day.
-   */
-  month: string;
-  day: string;
-  hour: string;
+  /** UTC day and hour of `sentAt`, and the workspace's buckets (email-log-buckets.ts, `entryBuckets`). */
+  day: EntryBuckets['day'];
+  hour: EntryBuckets['hour'];
+  wsMonth: EntryBuckets['wsMonth'];
+  wsDay: EntryBuckets['wsDay'];
+  wsHour: EntryBuckets['wsHour'];
   deliveredAt: Date | null;
   openedAt: Date | null;
   opens: number;
@@ -199,15 +198,17 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
   return {
     async ensureIndexes() {
       // Pages: one bucket of a workspace's entries, newest first, the id breaking ties for cursors
-      // (email-log-pages.ts reads by month, day or hour). Daily stats $match on workspace and day.
-      await logs.createIndex({ workspaceId: 1, month: 1, sentAt: -1, _id: -1 }, { name: 'workspace_month_sentAt' });
-      await logs.createIndex({ workspaceId: 1, day: 1, sentAt: -1, _id: -1 }, { name: 'workspace_day_sentAt' });
-      await logs.createIndex({ workspaceId: 1, hour: 1, sentAt: -1, _id: -1 }, { name: 'workspace_hour_sentAt' });
-      // Filtered pages: status, type and exact recipient within a bucket. (On FerretDB these keys
-      // are also what its pushed-down equality filters can use, see infra/ferretdb.)
+      // (email-log-pages.ts reads by the workspace's month, day or hour).
+      await logs.createIndex({ wsMonth: 1, sentAt: -1, _id: -1 }, { name: 'wsMonth_sentAt' });
+      await logs.createIndex({ wsDay: 1, sentAt: -1, _id: -1 }, { name: 'wsDay_sentAt' });
+      await logs.createIndex({ wsHour: 1, sentAt: -1, _id: -1 }, { name: 'wsHour_sentAt' });
+      // Pages whose filter matches so little of a workspace that one read takes all the rest
+      // (status or type within the workspace, newest first), and daily stats ($match on the day range).
       await logs.createIndex({ workspaceId: 1, status: 1, sentAt: -1 }, { name: 'workspace_status_sentAt' });
       await logs.createIndex({ workspaceId: 1, type: 1, sentAt: -1 }, { name: 'workspace_type_sentAt' });
-      await logs.createIndex({ workspaceId: 1, recipient: 1, sentAt: -1 }, { name: 'workspace_recipient_sentAt' });
+      await logs.createIndex({ workspaceId: 1, day: 1 }, { name: 'workspace_day' });
+      // `recipient` exact or prefix (an anchored regex is an index range), then the workspace.
+      await logs.createIndex({ recipient: 1, workspaceId: 1, sentAt: -1 }, { name: 'recipient_workspace_sentAt' });
       // Delivery events that carry only the provider's id.
       await logs.createIndex({ providerMessageId: 1 }, { name: 'providerMessageId' });
       // Retention removes whole buckets across workspaces (the cut-off's hour also by sentAt,
@@ -287,7 +288,7 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
     async importEntries(entries, withContent) {
       await directory.register(entries);
       for (let i = 0; i < entries.length; i += 5000) {
-        const docs = entries.slice(i, i + 5000).map((e) => ({ ...e, ...logBuckets(e.sentAt) }));
+        const docs = entries.slice(i, i + 5000).map((e) => ({ ...e, ...entryBuckets(e.workspaceId, e.sentAt) }));
         await logs.insertMany(docs, { ordered: false });
       }
       const contentDocs = (withContent ?? []).map((c) => {

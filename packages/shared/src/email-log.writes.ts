@@ -1,6 +1,6 @@
 import { MongoBulkWriteError, type Collection, type OptionalUnlessRequiredId } from 'mongodb';
 import type { SendOutcome } from './email-log.repository';
-import { logBuckets } from './email-log-buckets';
+import { entryBuckets } from './email-log-buckets';
 import { isDuplicateKeyError } from './mongo';
 
 /*
@@ -30,7 +30,7 @@ export function outcomeFields(o: SendOutcome) {
     resendOf: o.resendOf,
     createdAt: new Date(o.createdAt),
     sentAt: new Date(o.sentAt),
-    ...logBuckets(o.sentAt),
+    ...entryBuckets(o.workspaceId, o.sentAt),
     updatedAt: new Date(),
   };
 }
