@@ -13,6 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { MongoClient } from 'mongodb';
 import {
+  createEmailLogRepository,
   createLogDirectory,
   createLogger,
   createWorkspaceRepository,
@@ -74,11 +75,12 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
 };
 
-function doc(workspaceId: string, i: number, sentAt: Date): EmailLogDoc {
+function doc({ id, workspaceId, sentAt }: { id: string; workspaceId: string; sentAt: Date }, i: number): EmailLogDoc {
   const status = pickStatus(Math.random());
   const failed = status === 'send_failed';
   const opened = status === 'opened' || status === 'clicked';
   return logEntry(workspaceId, {
+    _id: id,
     sentAt,
     recipient: `client${i % 50_000}@example${i % 97}.com`,
     status,
@@ -119,24 +121,11 @@ async function measure(name: string, url: string, key: string): Promise<void> {
   );
 }
 
-/** What PostgreSQL does with the equality FerretDB pushes down (`_jsonb->'field' @> value`). */
-function postgresPlan(db: string, workspaceId: string): void {
-  const psql = (sql: string) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', db, '-At', '-c', sql]).toString().trim();
-  const table = psql(
-    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'bench_logs' AND table_name LIKE 'email_logs%'`,
-  );
-  const day = new Date().toISOString().slice(0, 10);
-  const sql = `EXPLAIN SELECT _jsonb FROM bench_logs."${table}" WHERE _jsonb->'workspaceId' @> '"${workspaceId}"' AND _jsonb->'day' @> '"${day}"'`;
-  log(`postgres plan of the pushed-down filter:\n${psql(sql)}`);
-  log(`postgres indexes:\n${psql(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'bench_logs' AND tablename = '${table}'`)}`);
-}
-
 async function measureAll(config: Config, workspaceId: string, adminKey: string, pgDb: string | undefined): Promise<void> {
   const t1 = Date.now();
   const api = await startApiServer(config, createLogger({ level: 'silent', name: 'bench' }));
   log(`API up (indexes built on the seeded collection) in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   try {
-    if (pgDb) postgresPlan(pgDb, workspaceId);
     if (SCENARIOS.has('first')) await measure('first page (limit 50)', `${api.url}/v1/email-logs?limit=50`, adminKey);
     if (SCENARIOS.has('filtered'))
       await measure(
@@ -185,7 +174,7 @@ async function main(): Promise<void> {
   });
   const client = await MongoClient.connect(config.mongo.uri);
   try {
-    const col = client.db(config.logsMongo.db).collection<EmailLogDoc>('email_logs');
+    const repo = createEmailLogRepository(client.db(config.logsMongo.db));
     const meta = client.db(config.logsMongo.db).collection<{ _id: string; workspaceId: string; admin: string; rows: number }>('bench_meta');
     const seeded = KEEP_DB ? await meta.findOne({ _id: 'seed' }) : null;
     if (seeded) {
@@ -199,15 +188,15 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     // Who and when first, so the bucket directory is written in one go (as the send path does
     // per batch), then the entries themselves.
-    const rows = Array.from({ length: ROWS }, (_, i) => ({
-      workspaceId: Math.random() < SHARE ? workspace._id : others[i % others.length]!,
-      sentAt: new Date(now - Math.floor(Math.random() * 150 * DAY_MS)),
-    }));
+    const rows = Array.from({ length: ROWS }, (_, i) => {
+      const sentAt = new Date(now - Math.floor(Math.random() * 150 * DAY_MS));
+      return { id: newId('em', sentAt.getTime()), workspaceId: Math.random() < SHARE ? workspace._id : others[i % others.length]!, sentAt };
+    });
     await createLogDirectory(client.db(config.logsMongo.db)).register(rows);
     for (let done = 0; done < ROWS; done += BATCH) {
       const n = Math.min(BATCH, ROWS - done);
-      const docs = Array.from({ length: n }, (_, k) => doc(rows[done + k]!.workspaceId, done + k, rows[done + k]!.sentAt));
-      await col.insertMany(docs, { ordered: false });
+      const docs = Array.from({ length: n }, (_, k) => doc(rows[done + k]!, done + k));
+      await repo.importEntries(docs, [], { registered: true });
       if ((done / BATCH) % 20 === 0) {
         const s = (Date.now() - t0) / 1000;
         log(`seeded ${done + n} in ${s.toFixed(0)} s (${Math.round((done + n) / s)} rows/s)`);

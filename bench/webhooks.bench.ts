@@ -4,17 +4,27 @@
  * child processes (one core each, as deployed), seeds sent entries, posts the events with
  * bounded concurrency and reports events accepted/s (HTTP 2xx) and applied/s.
  *
- *   pnpm exec tsx bench/webhooks.bench.ts [--entries=5000] [--per-entry=4] [--per-request=50] [--concurrency=32] [--handler=sqlite|postgresql]
+ *   pnpm exec tsx bench/webhooks.bench.ts [--entries=5000] [--per-entry=4] [--per-request=50] [--concurrency=32] [--handler=sqlite|postgresql] [--cpu-prof]
+ *
+ * `--cpu-prof` writes V8 CPU profiles of the API and the worker to .mailroom/profiles/.
  *
  * `--handler=postgresql` runs FerretDB on the PostgreSQL at 127.0.0.1:5432 (user postgres, trust
- * auth; a database is created and dropped). FerretDB's SQLite backend scans the collection on
- * every update, so applied/s there falls as the collection grows.
+ * auth): startFerretdb creates a scratch database, tunes it (infra/ferretdb/postgresql-tuning.sql,
+ * without which every `_id` lookup scans the collection) and drops it on stop(). FerretDB's
+ * SQLite backend scans the collection on every update, so applied/s there falls as it grows.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { MongoClient } from 'mongodb';
 import { logEntry } from '../tests/support/log-entry';
-import { createDeliveryEventQueue, createRedis, newId, type DeliveryEventType } from '@mailroom/shared';
+import {
+  createDeliveryEventQueue,
+  createEmailLogRepository,
+  createRedis,
+  entryCollections,
+  newId,
+  type DeliveryEventType,
+} from '@mailroom/shared';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT, sleep } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
@@ -27,11 +37,11 @@ const PER_REQUEST = arg('per-request', 50);
 const CONCURRENCY = arg('concurrency', 32);
 const SECRET = 'bench-webhook-secret-0123456789';
 const HANDLER = process.argv.find((a) => a.startsWith('--handler='))?.split('=')[1] === 'postgresql' ? 'postgresql' : 'sqlite';
-const psql = (sql: string) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atc', sql]);
+const CPU_PROF = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${REPO_ROOT}/.mailroom/profiles`] : [];
 const TYPES: DeliveryEventType[] = ['delivered', 'opened', 'clicked', 'opened', 'delivery_delayed', 'clicked'];
 
 function startChild(entry: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [...CPU_PROF, '--import', 'tsx', entry], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -42,11 +52,7 @@ function startChild(entry: string, env: Record<string, string>): ChildProcess {
 
 async function main() {
   const ns = `bench${randomUUID().slice(0, 8)}`;
-  if (HANDLER === 'postgresql') psql(`CREATE DATABASE ${ns} ENCODING 'UTF8'`);
-  const [redis, mongo] = await Promise.all([
-    startRedis(),
-    startFerretdb(HANDLER === 'postgresql' ? { handler: 'postgresql', postgresqlUrl: `postgres://postgres@127.0.0.1:5432/${ns}` } : {}),
-  ]);
+  const [redis, mongo] = await Promise.all([startRedis(), startFerretdb({ handler: HANDLER })]);
   const port = await getFreePort();
   const env = {
     NODE_ENV: 'test',
@@ -62,16 +68,18 @@ async function main() {
     WEBHOOK_SECRET: SECRET,
   };
   const mc = await MongoClient.connect(mongo.uri);
-  const logs = mc.db(`${ns}_logs`).collection<Record<string, unknown>>('email_logs');
+  const logsDb = mc.db(`${ns}_logs`);
   const sentAt = new Date(Date.now() - 3600_000);
   const ids = Array.from({ length: ENTRIES }, () => newId('em'));
+  // Through the repository: the entries' partition gets the indexes it has in production.
+  const logRepo = createEmailLogRepository(logsDb);
   for (let i = 0; i < ids.length; i += 1000) {
-    await logs.insertMany(
+    await logRepo.importEntries(
       ids
         .slice(i, i + 1000)
         .map((id) =>
           logEntry('ws_bench', { _id: id, sentAt, recipient: 'r@bench.test', type: 'other', from: 'b@bench.test', subject: 'Bench' }),
-        ) as never,
+        ),
     );
   }
   const api = startChild('apps/api/src/main.ts', env);
@@ -142,7 +150,10 @@ async function main() {
     await sleep(100);
   }
   const applyMs = Date.now() - t0;
-  const clicked = await logs.countDocuments({ status: 'clicked' });
+  const clicked = (await Promise.all((await entryCollections(logsDb)).map((c) => c.countDocuments({ status: 'clicked' })))).reduce(
+    (a, b) => a + b,
+    0,
+  );
   console.log(
     `applied ${done} events to ${ENTRIES} entries in ${applyMs} ms from the first request: ${Math.round((done / applyMs) * 1000)} events/s (${clicked} entries now clicked)`,
   );
@@ -154,7 +165,6 @@ async function main() {
   await mc.close();
   await sleep(1000);
   await Promise.all([redis.stop(), mongo.stop()]);
-  if (HANDLER === 'postgresql') psql(`DROP DATABASE IF EXISTS ${ns}`);
 }
 
 main().then(

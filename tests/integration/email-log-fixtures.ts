@@ -1,14 +1,27 @@
-import { createEmailLogRepository, type EmailLogDoc } from '@mailroom/shared';
+import { createEmailLogRepository, entryCollection, type EmailContentDoc, type EmailLogDoc } from '@mailroom/shared';
 import type { TestSystem } from '../support/system';
 
 export { logEntry } from '../support/log-entry';
 
-export const logsCollection = (sys: TestSystem) => sys.mongo.db(sys.config.logsMongo.db).collection<EmailLogDoc>('email_logs');
+/** The collection (partition) holding the entry with this id. */
+export const logsCollection = (sys: TestSystem, id: string) => entryCollection<EmailLogDoc>(sys.mongo.db(sys.config.logsMongo.db), id);
 
-/** Writes entries as the send path would (bucket directory, then entries). */
-export async function insertEntries(sys: TestSystem, docs: EmailLogDoc[]): Promise<void> {
-  await createEmailLogRepository(sys.mongo.db(sys.config.logsMongo.db)).importEntries(docs);
+/** Writes entries (and content) as the send path would: bucket directory, then entries, in their partitions. */
+export async function insertEntries(sys: TestSystem, docs: EmailLogDoc[], contents: EmailContentDoc[] = []): Promise<void> {
+  await createEmailLogRepository(sys.mongo.db(sys.config.logsMongo.db)).importEntries(docs, contents);
 }
+
+/** Stored content for an entry, as a resend needs it. */
+export const contentFor = (d: EmailLogDoc): EmailContentDoc => ({
+  _id: d._id,
+  workspaceId: d.workspaceId,
+  sentAt: d.sentAt,
+  to: d.recipient,
+  subject: d.subject,
+  text: 'x',
+  day: d.day,
+  hour: d.hour,
+});
 
 /** Ids of every page of a list query, following nextCursor. */
 export async function walkPages(sys: TestSystem, key: string, query: string, between?: () => Promise<void>): Promise<string[]> {

@@ -1,7 +1,7 @@
 import { createCachedSuppressionRepository, createSuppressionRepository } from '@mailroom/shared';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
-import { insertEntries, logEntry, logsCollection } from './email-log-fixtures';
+import { contentFor, insertEntries, logEntry, logsCollection } from './email-log-fixtures';
 
 const SIM = 'simulator.mailroom.test';
 
@@ -26,7 +26,7 @@ describe('email log detail and resend against a real worker and real SMTP server
   const final = (id: string) =>
     waitFor(
       async () => {
-        const d = await logsCollection(sys).findOne({ _id: id });
+        const d = await logsCollection(sys, id).findOne({ _id: id });
         return d && ['sent', 'send_failed'].includes(d.status) ? d : null;
       },
       20_000,
@@ -124,16 +124,12 @@ describe('email log detail and resend against a real worker and real SMTP server
   it('when the entry is past retention or its content is gone, then resend answers 404', async () => {
     const old = logEntry(ws.id, { sentAt: new Date(Date.now() - 200 * 86_400_000) });
     const noContent = logEntry(ws.id, {});
-    await insertEntries(sys, [old, noContent]);
-    await sys.mongo
-      .db(sys.config.logsMongo.db)
-      .collection('email_contents')
-      .insertOne({ _id: old._id as never, workspaceId: ws.id, sentAt: old.sentAt, to: old.recipient, subject: old.subject, text: 'x' });
+    await insertEntries(sys, [old, noContent], [contentFor(old)]);
     expect((await resend(old._id)).status).toBe(404);
     expect((await resend(noContent._id)).status).toBe(404);
     expect((await resend('em_NOTANID')).status).toBe(404);
     expect((await detail('em_NOTANID')).status).toBe(404);
-    expect((await logsCollection(sys).findOne({ _id: old._id }))?.resendCount).toBe(0);
+    expect((await logsCollection(sys, old._id).findOne({ _id: old._id }))?.resendCount).toBe(0);
   });
 
   it('when the recipient is suppressed, then resend answers 409 with the reason and sends nothing', async () => {

@@ -5,6 +5,7 @@ import { REPO_ROOT } from '../../infra/dev/process';
 import { startRedis, type RunningRedis } from '../../infra/dev/redis';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { OPERATOR_TOKEN, startTestSystem, waitFor, type TestSystem } from '../support/system';
+import { countEntries, findEntries } from '../support/log-entry';
 
 const SIM = 'simulator.mailroom.test';
 
@@ -29,9 +30,9 @@ async function sendMany(sys: TestSystem, key: string, n: number, tag: string): P
 
 /** Accepted emails = entries with a final status; each reached the sink at most once. */
 async function reconcile(sys: TestSystem, sink: SmtpSink, ids: string[]) {
-  const logs = sys.mongo.db(sys.config.logsMongo.db).collection<{ _id: string; status: string }>('email_logs');
-  await waitFor(async () => (await logs.countDocuments({ status: 'sent' })) >= ids.length, 150_000, `${ids.length} sent entries`);
-  const docs = await logs.find({}, { projection: { status: 1 } }).toArray();
+  const db = sys.mongo.db(sys.config.logsMongo.db);
+  await waitFor(async () => (await countEntries(db, { status: 'sent' })) >= ids.length, 150_000, `${ids.length} sent entries`);
+  const docs = await findEntries<{ _id: string; status: string }>(db, {}, { projection: { status: 1 } });
   const byId = new Map(docs.map((d) => [d._id, d.status]));
   const counts = ids.map((id) => sink.countFor(id));
   return {
@@ -129,15 +130,13 @@ describe('faults: the pipeline survives its servers going away', () => {
       first.kill('SIGKILL');
       // The killed worker's active jobs are retried once their locks expire (30 s).
       await startWorkerProcess();
-      const logs = sys.mongo
-        .db(sys.config.logsMongo.db)
-        .collection<{ _id: string; status: string; errorCode: string | null; errorHint: string | null }>('email_logs');
+      const db = sys.mongo.db(sys.config.logsMongo.db);
       await waitFor(
-        async () => (await logs.countDocuments({ status: { $in: ['sent', 'send_failed'] } })) >= 1000,
+        async () => (await countEntries(db, { status: { $in: ['sent', 'send_failed'] } })) >= 1000,
         150_000,
         '1000 final entries',
       );
-      const docs = await logs.find({}).toArray();
+      const docs = await findEntries<{ _id: string; status: string; errorCode: string | null; errorHint: string | null }>(db);
       const unknown = docs.filter((d) => d.status === 'send_failed');
       const counts = ids.map((id) => sink.countFor(id));
       process.stdout.write(

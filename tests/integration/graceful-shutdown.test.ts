@@ -4,6 +4,7 @@ import { Queue } from 'bullmq';
 import { REPO_ROOT } from '../../infra/dev/process';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { OPERATOR_TOKEN, startTestSystem, waitFor, type TestSystem } from '../support/system';
+import { findEntry } from '../support/log-entry';
 
 const SIM = 'simulator.mailroom.test';
 
@@ -60,10 +61,7 @@ describe('graceful shutdown of the worker process', () => {
       } finally {
         await queue.close();
       }
-      const entry = await sys.mongo
-        .db(sys.config.logsMongo.db)
-        .collection<{ _id: string; status: string }>('email_logs')
-        .findOne({ _id: r.body.id });
+      const entry = await findEntry(sys.mongo.db(sys.config.logsMongo.db), r.body.id);
       expect(entry?.status).toBe('sent');
       expect(sink.countFor(r.body.id)).toBe(1);
       expect(output).toMatch(/shutting down/);

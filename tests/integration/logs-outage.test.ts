@@ -3,6 +3,7 @@ import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { createOutbox } from '@mailroom/shared';
 import { MongoClient } from 'mongodb';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
+import { countEntries, findEntries, findEntry } from '../support/log-entry';
 
 const SIM = 'simulator.mailroom.test';
 
@@ -58,9 +59,9 @@ describe('the logs database goes away after the SMTP server accepted a message',
 
     const client = await MongoClient.connect(logsDb.uri);
     try {
-      const entries = client.db(sys.config.logsMongo.db).collection<{ _id: string; status: string }>('email_logs');
-      await waitFor(async () => (await entries.countDocuments({ _id: { $in: ids } })) === 5, 20_000, 'entries written after recovery');
-      const docs = await entries.find({ _id: { $in: ids } }).toArray();
+      const db = client.db(sys.config.logsMongo.db);
+      await waitFor(async () => (await countEntries(db, { _id: { $in: ids } })) === 5, 20_000, 'entries written after recovery');
+      const docs = await findEntries<{ _id: string; status: string }>(db, { _id: { $in: ids } });
       expect(docs.map((d) => d.status)).toEqual(['sent', 'sent', 'sent', 'sent', 'sent']);
       await waitFor(async () => (await outbox.size()) === 0, 5_000, 'outbox drained');
     } finally {
@@ -110,10 +111,15 @@ describe('the logs database goes away after the SMTP server accepted a message',
       // This file's logs database is a server of its own.
       const client = await MongoClient.connect(logsDb.uri);
       try {
-        const entries = client
-          .db(sys.config.logsMongo.db)
-          .collection<{ _id: string; status: string; errorCode: string | null }>('email_logs');
-        const d = await waitFor(async () => entries.findOne({ _id: r.body.id, status: 'send_failed' }), 10_000, 'reported entry');
+        const db = client.db(sys.config.logsMongo.db);
+        const d = await waitFor(
+          async () => {
+            const e = await findEntry<{ _id: string; status: string; errorCode: string | null }>(db, r.body.id);
+            return e?.status === 'send_failed' ? e : null;
+          },
+          10_000,
+          'reported entry',
+        );
         expect(d.errorCode).toBe('EHANDOFF_UNKNOWN');
       } finally {
         await client.close();

@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import { startRedisCluster, type RunningRedisCluster } from '../../infra/dev/redis-cluster';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
+import { countEntries, findEntries } from '../support/log-entry';
 
 const SIM = 'simulator.mailroom.test';
 
@@ -49,13 +50,9 @@ describe('the pipeline on a 3-node Redis Cluster with three workers', () => {
     });
     expect(ids).toContain(again.body.id);
 
-    const logs = sys.mongo.db(sys.config.logsMongo.db).collection<{ _id: string; status: string; attempts: number }>('email_logs');
-    await waitFor(
-      async () => (await logs.countDocuments({ status: { $in: ['sent', 'send_failed'] } })) === 300,
-      60_000,
-      '300 final entries',
-    );
-    const docs = await logs.find({}).toArray();
+    const db = sys.mongo.db(sys.config.logsMongo.db);
+    await waitFor(async () => (await countEntries(db, { status: { $in: ['sent', 'send_failed'] } })) === 300, 60_000, '300 final entries');
+    const docs = await findEntries<{ _id: string; status: string; attempts: number }>(db);
     expect(docs).toHaveLength(300);
     const bounced = docs.filter((d) => d.status === 'send_failed');
     expect(bounced.length).toBe(5); // i = 1, 61, 121, 181, 241

@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import {
   createEmailLogRepository,
   createLogger,
+  newId,
   FINISHED_JOB_RETENTION,
   QUEUES,
   RETENTION_SCHEDULER_ID,
@@ -14,6 +15,7 @@ import {
 import { startSchedulerApp, type SchedulerApp } from '../../apps/scheduler/src/scheduler-app';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { logEntry } from './email-log-fixtures';
+import { findEntries } from '../support/log-entry';
 import { OPERATOR_TOKEN, startTestSystem, waitFor, type TestSystem } from '../support/system';
 
 const silent = createLogger({ level: 'silent', name: 'retention-test' });
@@ -52,6 +54,10 @@ describe('retention: the six-month cleanup', () => {
       .map((d) => String(d._id))
       .sort();
   const clear = async () => {
+    for (const c of await logsDb().listCollections({}, { nameOnly: true }).toArray()) {
+      if (/^email_(logs|contents)_\d{6}$/.test(c.name)) await logsDb().collection(c.name).drop();
+    }
+    await logsDb().collection('email_log_partitions').deleteMany({});
     await logsDb().collection('email_logs').deleteMany({});
     await logsDb().collection('email_contents').deleteMany({});
     await logsDb().collection('activity_log').deleteMany({});
@@ -114,7 +120,7 @@ describe('retention: the six-month cleanup', () => {
     // The second step dies after its entries were removed but before their content was.
     const crashing: EmailLogRepository = {
       ...real,
-      deleteBucket: async (field, value, opts) => {
+      deleteBucket: async (parts, field, value, opts) => {
         steps++;
         if (steps === 2) {
           const batch = await logsDb()
@@ -127,7 +133,7 @@ describe('retention: the six-month cleanup', () => {
             .deleteMany({ _id: { $in: batch.map((d) => d._id) } });
           throw new Error('worker killed');
         }
-        return real.deleteBucket(field, value, opts);
+        return real.deleteBucket(parts, field, value, opts);
       },
     };
     const now = new Date('2026-11-27T03:00:00.000Z');
@@ -170,6 +176,40 @@ describe('retention: the six-month cleanup', () => {
     ]);
     const hours = await logsDb().collection<LogDayHoursDoc>('email_log_hours').find({}).toArray();
     expect(hours.map((h) => [h._id, h.hours])).toEqual([['ws_b|2026-05-27', { h03: 20 }]]);
+  });
+
+  it('when a whole month has expired, then its partition is dropped as a collection; one with an email sent after the cut-off is kept', async () => {
+    await clear();
+    // Accepted at `accepted` (the time in the id), sent at `sent`.
+    const email = (accepted: string, sent: string, i = 0) =>
+      logEntry('ws_a', { _id: newId('em', Date.parse(accepted) + i * 1000), sentAt: new Date(Date.parse(sent) + i * 1000) });
+    const march = Array.from({ length: 20 }, (_, i) => email('2026-03-10T00:00:00Z', '2026-03-10T00:00:00Z', i));
+    const april = Array.from({ length: 10 }, (_, i) => email('2026-04-12T00:00:00Z', '2026-04-12T00:00:00Z', i));
+    // Accepted in April, sent (after retries) on 28 May: after the cut-off of 27 May, 03:00.
+    const late = email('2026-04-30T23:00:00Z', '2026-05-28T00:00:00Z');
+    const fresh = email('2026-11-20T00:00:00Z', '2026-11-20T00:00:00Z');
+    await insert([...march, ...april, late, fresh]);
+    const names = async () => (await logsDb().listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).sort();
+    expect(await names()).toEqual(expect.arrayContaining(['email_logs_202603', 'email_contents_202603', 'email_logs_202604']));
+
+    const r = await runRetention({
+      logs: createEmailLogRepository(logsDb()),
+      log: silent,
+      now: new Date('2026-11-27T03:00:00.000Z'),
+      months: 6,
+    });
+    expect(r.partitionsDropped).toEqual(['202603']);
+    expect(r.removed).toBe(20 + 10); // March by its count, April entry by entry
+    expect(await names()).not.toContain('email_logs_202603');
+    expect(await names()).not.toContain('email_contents_202603');
+    expect((await findEntries(logsDb())).map((d) => d._id).sort()).toEqual([late._id, fresh._id].sort());
+    // The log still pages through what is left, newest first.
+    const page = await createEmailLogRepository(logsDb()).list('ws_a', {}, { limit: 10 });
+    expect(page.map((d) => d._id)).toEqual([fresh._id, late._id]);
+    expect(
+      (await runRetention({ logs: createEmailLogRepository(logsDb()), log: silent, now: new Date('2026-11-27T03:00:00.000Z'), months: 6 }))
+        .removed,
+    ).toBe(0);
   });
 
   it('when activity-log entries are older than six months, then they follow the same retention', async () => {

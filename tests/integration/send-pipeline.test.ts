@@ -1,5 +1,7 @@
 import { startResettingServer, startSilentServer, startSmtpSink, startTokenEndpoint, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
+import { contentCollection } from '@mailroom/shared';
+import { findEntry } from '../support/log-entry';
 
 const SIM = 'simulator.mailroom.test';
 
@@ -33,11 +35,7 @@ describe('send pipeline against real Redis, a real MongoDB-compatible server and
     sys.request('POST', '/v1/emails', { key, headers, body: { type: 'invoice', subject: 'Invoice INV-1', html: '<p>Hi</p>', ...body } });
 
   /** Reads the stored log document straight from the logs database. */
-  const logDoc = (id: string) =>
-    sys.mongo
-      .db(sys.config.logsMongo.db)
-      .collection('email_logs')
-      .findOne({ _id: id as never });
+  const logDoc = (id: string) => findEntry(sys.mongo.db(sys.config.logsMongo.db), id);
 
   const finalDoc = (id: string, statuses = ['sent', 'send_failed']) =>
     waitFor(
@@ -78,7 +76,7 @@ describe('send pipeline against real Redis, a real MongoDB-compatible server and
     expect(received[0]!.messageId).toBe(`<${r.body.id}@mailroom.test>`);
     expect(received[0]!.providerMessageId).toBe(d.providerMessageId);
     // Content for a resend is kept in the logs database too.
-    const content = await sys.mongo.db(sys.config.logsMongo.db).collection('email_contents').findOne({ _id: r.body.id });
+    const content = await contentCollection(sys.mongo.db(sys.config.logsMongo.db), r.body.id).findOne({ _id: r.body.id });
     expect(content).toMatchObject({ to: `delivered@${SIM}`, subject: 'Invoice INV-1', html: '<p>Hi</p>' });
   });
 
@@ -201,10 +199,7 @@ describe('custom transports: the errors a workspace admin meets', () => {
     expect(r.status).toBe(202);
     return waitFor(
       async () => {
-        const d = await sys.mongo
-          .db(sys.config.logsMongo.db)
-          .collection<{ _id: string; [k: string]: any }>('email_logs')
-          .findOne({ _id: r.body.id });
+        const d = await findEntry(sys.mongo.db(sys.config.logsMongo.db), r.body.id);
         return d && ['sent', 'send_failed'].includes(d.status) ? d : null;
       },
       20_000,
@@ -343,7 +338,7 @@ describe('custom transports: the errors a workspace admin meets', () => {
       const ok = await sys.request('POST', '/v1/settings/email/test', { key: ws.keys.admin, body: { to: 'me@acme.test' } });
       expect(ok.status).toBe(200);
       expect(ok.body).toMatchObject({ ok: true, status: 'sent', sendMethod: 'test', transport: 'custom' });
-      const entry = await sys.mongo.db(sys.config.logsMongo.db).collection('email_logs').findOne({ _id: ok.body.id });
+      const entry = await findEntry(sys.mongo.db(sys.config.logsMongo.db), ok.body.id);
       expect(entry).toMatchObject({ sendMethod: 'test', status: 'sent' });
 
       await sys.request('PUT', '/v1/settings/email', {

@@ -1,6 +1,7 @@
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { signMailroomWebhook } from '../../apps/api/src/webhooks/mailroom';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
+import { findEntry } from '../support/log-entry';
 
 const SIM = 'simulator.mailroom.test';
 const SECRET = 'whsec-suppression-0123456789';
@@ -20,8 +21,7 @@ describe('suppression end to end', () => {
     await sink?.close();
   });
 
-  const entry = (id: string) =>
-    sys.mongo.db(sys.config.logsMongo.db).collection<{ _id: string; [k: string]: any }>('email_logs').findOne({ _id: id });
+  const entry = (id: string) => findEntry(sys.mongo.db(sys.config.logsMongo.db), id);
   const send = async (to: string, statuses = ['sent', 'send_failed']) => {
     const r = await sys.request('POST', '/v1/emails', { key: ws.keys.send, body: { to, type: 'invoice', subject: 'Invoice', text: 'Hi' } });
     return waitFor(async () => {

@@ -1,5 +1,5 @@
 import { startTestSystem, type TestSystem } from '../support/system';
-import { insertEntries, logEntry, walkPages } from './email-log-fixtures';
+import { contentFor, insertEntries, logEntry, walkPages } from './email-log-fixtures';
 
 describe('tenancy: a workspace sees only its own email log and activity', () => {
   let sys: TestSystem;
@@ -17,14 +17,8 @@ describe('tenancy: a workspace sees only its own email log and activity', () => 
       logEntry(b.id, { subject: `B-${i}`, recipient: 'shared@example.com', status: 'bounced' }),
     );
     bIds.push(...theirs.map((d) => d._id));
-    await insertEntries(sys, [...mine, ...theirs]);
     // Resend needs stored content; B's entries have it, so only tenancy can stop A.
-    await sys.mongo
-      .db(sys.config.logsMongo.db)
-      .collection('email_contents')
-      .insertMany(
-        theirs.map((d) => ({ _id: d._id as never, workspaceId: b.id, sentAt: d.sentAt, to: d.recipient, subject: d.subject, text: 'x' })),
-      );
+    await insertEntries(sys, [...mine, ...theirs], theirs.map(contentFor));
   });
   afterAll(async () => {
     await sys?.close();

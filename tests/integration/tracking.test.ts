@@ -1,5 +1,6 @@
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
+import { findEntry } from '../support/log-entry';
 
 const SIM = 'simulator.mailroom.test';
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
@@ -28,8 +29,7 @@ describe('open and click tracking over real HTTP', () => {
     await sink?.close();
   });
 
-  const entry = (id: string) =>
-    sys.mongo.db(sys.config.logsMongo.db).collection<{ _id: string; [k: string]: any }>('email_logs').findOne({ _id: id });
+  const entry = (id: string) => findEntry(sys.mongo.db(sys.config.logsMongo.db), id);
   const send = async (extra: Record<string, unknown> = {}) => {
     const r = await sys.request('POST', '/v1/emails', {
       key: ws.keys.send,

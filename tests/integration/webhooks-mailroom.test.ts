@@ -3,6 +3,7 @@ import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { signMailroomWebhook } from '../../apps/api/src/webhooks/mailroom';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
 import { comparable, randomEvents, rng, shuffledWithDuplicates } from '../unit/email-events.gen';
+import { findEntry } from '../support/log-entry';
 
 const SIM = 'simulator.mailroom.test';
 const SECRET = 'whsec-test-0123456789abcdef';
@@ -25,7 +26,7 @@ describe('mailroom webhooks: signed events in, applied to the log', () => {
   });
 
   const logs = () => sys.mongo.db(sys.config.logsMongo.db);
-  const entry = (id: string) => logs().collection<{ _id: string; [k: string]: any }>('email_logs').findOne({ _id: id });
+  const entry = (id: string) => findEntry(logs(), id);
   const post = (body: unknown, sign: { secret?: string; t?: number; header?: string } = {}) => {
     const raw = typeof body === 'string' ? body : JSON.stringify(body);
     const header = sign.header ?? signMailroomWebhook(sign.secret ?? SECRET, raw, sign.t);
@@ -135,9 +136,7 @@ describe('mailroom webhooks: signed events in, applied to the log', () => {
         });
         const events: DeliveryEvent[] = shuffledWithDuplicates(r, base).map((e) => ({ ...e, emailId: id }));
         while (events.length) await repo.applyBatch(events.splice(0, 1 + r.int(4)));
-        const { _id, eventsVersion, updatedAt, messageId, ...doc } = (await logs()
-          .collection<{ _id: string; [k: string]: any }>('email_logs')
-          .findOne({ _id: id }))!;
+        const { _id, eventsVersion, updatedAt, messageId, ...doc } = (await findEntry(logs(), id))!;
         finals.push(JSON.stringify(comparable(doc as never)));
       }
       expect(new Set(finals).size).toBe(1);

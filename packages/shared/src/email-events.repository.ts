@@ -9,6 +9,7 @@ import {
   type ReduceContext,
 } from './email-events';
 import type { EmailLogDoc } from './email-log.repository';
+import { entryCollection, entryCollections } from './email-log-partitions';
 import { ERROR_HINTS } from './smtp-errors';
 
 /** An event we could not match to an entry after every retry (`orphan_events`, logs database). */
@@ -39,7 +40,7 @@ export interface SuppressionRequest {
 export interface EmailEventsRepository {
   ensureIndexes(): Promise<void>;
   /**
-   * Applies a batch: one read of the entries involved, one fold per entry, one write per changed entry.
+   * Applies a batch: one read per entry involved, one fold per entry, one write per changed entry.
    * Results are in the order of `events`.
    */
   applyBatch(events: readonly DeliveryEvent[]): Promise<{ results: ApplyResult[]; suppress: SuppressionRequest[] }>;
@@ -47,7 +48,7 @@ export interface EmailEventsRepository {
   listOrphans(limit: number): Promise<OrphanEventDoc[]>;
 }
 
-type UpdateOp = { filter: Filter<EntryDoc>; update: UpdateFilter<EntryDoc> };
+type UpdateOp = { id: string; filter: Filter<EntryDoc>; update: UpdateFilter<EntryDoc> };
 type EntryDoc = Pick<EmailLogDoc, '_id' | 'workspaceId' | 'recipient' | 'status' | 'sentAt' | 'providerMessageId'> &
   Partial<EventFields> & { eventsVersion?: number | null };
 
@@ -73,13 +74,16 @@ const PROJECTION = Object.fromEntries(
 /** How often a batch re-reads entries another writer changed under it before giving up on them. */
 const MAX_CONFLICT_ROUNDS = 5;
 /**
- * A batch's entry writes go out as single-statement updates, this many at a time. Measured on
- * FerretDB 1.24 (SQLite and PostgreSQL backends): a multi-statement `update` command (a
- * driver bulkWrite) of a few dozen entries never gets an answer and wedges the server, so
- * bulkWrite is not used here. One entry per statement also tells exactly which writes lost
- * the version race.
+ * A batch reads its entries with one `findOne` per entry and writes them with one `updateOne`
+ * per entry, this many at a time; every filter is top-level equalities only. FerretDB 1.x pushes
+ * just those down to PostgreSQL (GIN index lookups there, 2-6 ms a round trip); a `$in` read is
+ * a scan of the whole collection decoded in Go (bench/webhooks.bench.ts: ~140 events/s applied
+ * with one `$in` read per batch, 1,000-1,600 with point reads). A multi-statement `update`
+ * command (a driver bulkWrite) of a few dozen entries never gets an answer and wedges the
+ * server; one entry per statement also tells exactly which writes lost the version race.
+ * Measured: 8, 16 or 24 at a time apply at the same rate (FerretDB and PostgreSQL are CPU-bound).
  */
-const WRITE_CONCURRENCY = 8;
+const DB_CONCURRENCY = 16;
 
 function fieldsOf(doc: EntryDoc): EventFields {
   return {
@@ -113,21 +117,33 @@ function errorFields(f: EventFields, previous: EmailLogDoc['status']): Record<st
 }
 
 export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs: number }): EmailEventsRepository {
-  const logs: Collection<EntryDoc> = logsDb.collection('email_logs');
+  /** An entry's partition follows from its id (email-log-partitions.ts). */
+  const logs = (id: string) => entryCollection<EntryDoc>(logsDb, id);
   const orphans: Collection<OrphanEventDoc> = logsDb.collection('orphan_events');
 
-  /** Entries by our id, then (for events without it) by the provider's id. */
+  /**
+   * Entries by our id, then (for events without it) by the provider's id, an indexed field looked
+   * up in each partition, newest first, until found.
+   */
   const load = async (events: readonly DeliveryEvent[]) => {
-    const ids = [...new Set(events.flatMap((e) => (e.emailId ? [e.emailId] : [])))];
-    const pids = [...new Set(events.flatMap((e) => (!e.emailId && e.providerMessageId ? [e.providerMessageId] : [])))];
-    const [byId, byPid] = await Promise.all([
-      ids.length ? logs.find({ _id: { $in: ids } }, { projection: PROJECTION }).toArray() : [],
-      // Uses the providerMessageId index of the email log.
-      pids.length ? logs.find({ providerMessageId: { $in: pids } }, { projection: PROJECTION }).toArray() : [],
-    ]);
+    const ids = new Set(events.flatMap((e) => (e.emailId ? [e.emailId] : [])));
+    const pids = new Set(events.flatMap((e) => (!e.emailId && e.providerMessageId ? [e.providerMessageId] : [])));
+    const partitions = pids.size ? await entryCollections<EntryDoc>(logsDb) : [];
+    const byPid = async (providerMessageId: string) => {
+      for (const col of partitions) {
+        const doc = await col.findOne({ providerMessageId }, { projection: PROJECTION });
+        if (doc) return doc;
+      }
+      return null;
+    };
+    const lookups: Array<() => Promise<EntryDoc | null>> = [
+      ...[...ids].map((_id) => () => logs(_id).findOne({ _id }, { projection: PROJECTION })),
+      ...[...pids].map((pid) => () => byPid(pid)),
+    ];
     const docs = new Map<string, EntryDoc>();
     const pidToId = new Map<string, string>();
-    for (const d of [...byId, ...byPid]) {
+    for (const d of await mapLimit(lookups, (lookup) => lookup())) {
+      if (!d) continue;
       docs.set(d._id, d);
       if (d.providerMessageId) pidToId.set(d.providerMessageId, d._id);
     }
@@ -153,7 +169,9 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
           const doc = id ? docs.get(id) : undefined;
           // An entry still between send attempts has not been handed off: its events are early.
           if (!doc || doc.status === 'queued') continue;
-          groups.set(doc._id, [...(groups.get(doc._id) ?? []), p]);
+          const group = groups.get(doc._id);
+          if (group) group.push(p);
+          else groups.set(doc._id, [p]);
         }
 
         const ops: UpdateOp[] = [];
@@ -173,7 +191,11 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
           }
           if (after === before) continue;
           ops.push({
-            // The version guard makes this read-modify-write safe against other event workers.
+            id,
+            // The version guard makes this read-modify-write safe against other event workers on
+            // MongoDB. FerretDB 1.x reads the matching document and then writes it by `_id` in a
+            // separate statement, so two writers of one entry at the same moment can both match:
+            // a worker process never does that (one flush at a time, one write per entry).
             filter: { _id: id, eventsVersion: doc.eventsVersion ?? null },
             update: {
               $set: { ...after, ...errorFields(after, doc.status), eventsVersion: (doc.eventsVersion ?? 0) + 1, updatedAt: new Date() },
@@ -182,19 +204,17 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
           written.push({ doc, items });
         }
         if (ops.length === 0) break;
-        const matched = await writeAll(logs, ops);
+        const won = await mapLimit(ops, async (op) => (await logs(op.id).updateOne(op.filter, op.update)).matchedCount === 1);
         const appliedOnly = (items: typeof pending) => items.filter((p) => results[p.i]!.kind === 'applied');
-        if (matched === ops.length) {
-          for (const w of written) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
-          break;
-        }
-        // Someone else moved some entries on: re-read and redo exactly the events not yet in them.
-        const fresh = await logs.find({ _id: { $in: written.map((w) => w.doc._id) } }, { projection: PROJECTION }).toArray();
-        const freshIds = new Map(fresh.map((d) => [d._id, new Set(d.eventIds ?? [])]));
+        for (const [k, w] of written.entries()) if (won[k]) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
+        const lost = written.filter((_, k) => !won[k]);
+        if (lost.length === 0) break;
+        // Someone else moved these entries on: re-read and redo exactly the events not yet in them.
+        const fresh = await mapLimit(lost, (w) => logs(w.doc._id).findOne({ _id: w.doc._id }, { projection: { eventIds: 1 } }));
         pending = [];
-        for (const w of written) {
-          const seen = freshIds.get(w.doc._id);
-          const missing = w.items.filter((p) => !seen?.has(deliveryEventJobId(p.e)));
+        for (const [k, w] of lost.entries()) {
+          const seen = new Set(fresh[k]?.eventIds ?? []);
+          const missing = w.items.filter((p) => !seen.has(deliveryEventJobId(p.e)));
           if (missing.length === 0) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
           else pending.push(...missing);
         }
@@ -217,19 +237,19 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
   };
 }
 
-/** Runs the updates WRITE_CONCURRENCY at a time; returns how many filters matched. */
-async function writeAll(col: Collection<EntryDoc>, ops: UpdateOp[]): Promise<number> {
-  let matched = 0;
+/** `fn` over `items`, DB_CONCURRENCY at a time; results in the order of `items`. */
+async function mapLimit<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
   let next = 0;
   await Promise.all(
-    Array.from({ length: Math.min(WRITE_CONCURRENCY, ops.length) }, async () => {
-      while (next < ops.length) {
-        const op = ops[next++]!;
-        matched += (await col.updateOne(op.filter, op.update)).matchedCount;
+    Array.from({ length: Math.min(DB_CONCURRENCY, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
       }
     }),
   );
-  return matched;
+  return out;
 }
 
 function suppressionsFor(doc: EntryDoc, items: ReadonlyArray<{ e: DeliveryEvent }>): SuppressionRequest[] {

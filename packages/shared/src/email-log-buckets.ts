@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import { partitionOf, partitionOfMonth } from './email-log-partitions';
 import { isDuplicateKeyError } from './mongo';
 
 /*
@@ -66,6 +67,11 @@ export interface LogMonthDoc {
   workspaceId: string;
   month: string;
   days: Record<string, number>;
+  /**
+   * The partitions (email-log-partitions.ts) holding entries sent this month: the month's own,
+   * and an earlier one for an email accepted then and sent (retried) this month.
+   */
+  parts?: string[];
 }
 
 /** One workspace's entries of one UTC day, per hour (`h00` … `h23`): read only for busy days. */
@@ -92,18 +98,22 @@ export interface BucketRead {
   value: string;
   /** Entries the directory counts in the bucket. */
   count: number;
+  /** The partitions holding them. */
+  parts: string[];
 }
 
 export interface LogDirectory {
   ensureIndexes(): Promise<void>;
   /** Counts entries into their workspace's buckets; call before the entries are written. */
-  register(entries: ReadonlyArray<{ workspaceId: string; sentAt: Date | string }>): Promise<void>;
+  register(entries: ReadonlyArray<{ id: string; workspaceId: string; sentAt: Date | string }>): Promise<void>;
   /** A workspace's month documents (a handful: one per month it sent in). */
   workspaceMonths(workspaceId: string): Promise<LogMonthDoc[]>;
   /** A workspace's counts per hour of one day (`h00` → n). */
   workspaceHours(workspaceId: string, day: string): Promise<Record<string, number>>;
   /** Every workspace's month documents up to `month`, inclusive (retention). */
   monthsUpTo(month: string): Promise<LogMonthDoc[]>;
+  /** Every workspace's month documents from `month` on, inclusive (retention). */
+  monthsFrom(month: string): Promise<LogMonthDoc[]>;
   /** Every workspace's counts per hour of one day, summed (retention). */
   hoursOfDay(day: string): Promise<Record<string, number>>;
   /** Retention removed one hour of a day, or the whole day, in every workspace. */
@@ -117,8 +127,10 @@ async function upsertInc<T extends { _id: string }>(
   id: string,
   inc: Record<string, number>,
   init: Record<string, string>,
+  parts?: Set<string>,
 ) {
-  const write = () => col.updateOne({ _id: id } as never, { $inc: inc, $setOnInsert: init } as never, { upsert: true });
+  const addParts = parts ? { $addToSet: { parts: { $each: [...parts] } } } : {};
+  const write = () => col.updateOne({ _id: id } as never, { $inc: inc, $setOnInsert: init, ...addParts } as never, { upsert: true });
   // Two writers creating the same document at once: the loser finds it there on its second try.
   await write().catch((e: unknown) => (isDuplicateKeyError(e) ? write() : Promise.reject(e)));
 }
@@ -138,12 +150,13 @@ export function createLogDirectory(logsDb: Db): LogDirectory {
     },
 
     async register(entries) {
-      const byMonth = new Map<string, { workspaceId: string; month: string; inc: Record<string, number> }>();
+      const byMonth = new Map<string, { workspaceId: string; month: string; inc: Record<string, number>; parts: Set<string> }>();
       const byDay = new Map<string, { workspaceId: string; day: string; inc: Record<string, number> }>();
       for (const e of entries) {
         const b = logBuckets(e.sentAt);
-        const m = byMonth.get(`${e.workspaceId}|${b.month}`) ?? { workspaceId: e.workspaceId, month: b.month, inc: {} };
+        const m = byMonth.get(`${e.workspaceId}|${b.month}`) ?? { workspaceId: e.workspaceId, month: b.month, inc: {}, parts: new Set() };
         byMonth.set(`${e.workspaceId}|${b.month}`, m);
+        m.parts.add(partitionOf(e.id));
         const dk = `days.d${b.day.slice(8, 10)}`;
         m.inc[dk] = (m.inc[dk] ?? 0) + 1;
         const d = byDay.get(`${e.workspaceId}|${b.day}`) ?? { workspaceId: e.workspaceId, day: b.day, inc: {} };
@@ -155,7 +168,7 @@ export function createLogDirectory(logsDb: Db): LogDirectory {
         ...[...byMonth].map(
           ([id, g]) =>
             () =>
-              upsertInc(months, id, g.inc, { workspaceId: g.workspaceId, month: g.month }),
+              upsertInc(months, id, g.inc, { workspaceId: g.workspaceId, month: g.month }, g.parts),
         ),
         ...[...byDay].map(
           ([id, g]) =>
@@ -177,6 +190,10 @@ export function createLogDirectory(logsDb: Db): LogDirectory {
 
     monthsUpTo(month) {
       return months.find({ month: { $lte: month } }).toArray();
+    },
+
+    monthsFrom(month) {
+      return months.find({ month: { $gte: month } }).toArray();
     },
 
     async hoursOfDay(day) {
@@ -228,29 +245,39 @@ export async function* planBucketReads(
     .sort((a, b) => (a.month < b.month ? 1 : -1))
     .map((doc) => {
       const all = daysOf(doc).sort((a, b) => (a.day < b.day ? 1 : -1));
-      return { month: doc.month, count: all.reduce((n, d) => n + d.count, 0), wanted: all.filter((d) => d.count > 0 && inRange(d.day)) };
+      return {
+        month: doc.month,
+        parts: doc.parts ?? [partitionOfMonth(doc.month)],
+        count: all.reduce((n, d) => n + d.count, 0),
+        wanted: all.filter((d) => d.count > 0 && inRange(d.day)),
+      };
     });
   // A read of "everything older" returns every match of the workspace (a time bound is checked
   // after the read), so it is planned on the workspace's total.
   const total = months.reduce((n, m) => n + m.count, 0);
-  const rest = (before: string): BucketRead => ({ field: 'before', value: before, count: total });
-  for (const m of months) {
+  const rest = (before: string, i: number): BucketRead => ({
+    field: 'before',
+    value: before,
+    count: total,
+    parts: [...new Set(months.slice(i).flatMap((m) => m.parts))],
+  });
+  for (const [i, m] of months.entries()) {
     if (m.wanted.length === 0) continue;
-    if (total * ratio() <= maxPerRead) return yield rest(nextMonthStart(m.month));
+    if (total * ratio() <= maxPerRead) return yield rest(nextMonthStart(m.month), i);
     if (m.count * ratio() <= maxPerRead) {
-      yield { field: 'month', value: m.month, count: m.count };
+      yield { field: 'month', value: m.month, count: m.count, parts: m.parts };
       continue;
     }
     for (const d of m.wanted) {
-      if (total * ratio() <= maxPerRead) return yield rest(nextDayStart(d.day));
+      if (total * ratio() <= maxPerRead) return yield rest(nextDayStart(d.day), i);
       if (d.count * ratio() <= maxPerRead) {
-        yield { field: 'day', value: d.day, count: d.count };
+        yield { field: 'day', value: d.day, count: d.count, parts: m.parts };
         continue;
       }
       const perHour = await hoursOf(d.day);
       for (const h of Object.keys(perHour).sort().reverse()) {
         const n = perHour[h] ?? 0;
-        if (n > 0) yield { field: 'hour', value: `${d.day}T${h.slice(1)}`, count: n };
+        if (n > 0) yield { field: 'hour', value: `${d.day}T${h.slice(1)}`, count: n, parts: m.parts };
       }
     }
   }

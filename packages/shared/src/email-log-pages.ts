@@ -41,7 +41,11 @@ function onlyEqualities(f: EmailLogFilter): boolean {
   );
 }
 
-export function createEmailLogPages(logs: Collection<EmailLogDoc>, directory: LogDirectory) {
+/** (sentAt desc, _id desc), the list order. */
+const newerFirst = (a: EmailLogDoc, b: EmailLogDoc) =>
+  b.sentAt.getTime() - a.sentAt.getTime() || (a._id < b._id ? 1 : a._id > b._id ? -1 : 0);
+
+export function createEmailLogPages(logsIn: (part: string) => Collection<EmailLogDoc>, directory: LogDirectory) {
   const reads = async (workspaceId: string, filter: EmailLogFilter, after: EmailLogCursor | undefined, stats: Ratio) =>
     planBucketReads(
       await directory.workspaceMonths(workspaceId),
@@ -68,11 +72,18 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, directory: Lo
       const stats = new Ratio(onlyEqualities(filter));
       const out: EmailLogDoc[] = [];
       for await (const bucket of await reads(workspaceId, filter, opts.after, stats)) {
-        const docs = await logs
-          .find(query(workspaceId, filter, opts.after, bucket), { projection: LIST_PROJECTION })
-          .sort(LIST_SORT)
-          .limit(opts.limit - out.length)
-          .toArray();
+        const want = opts.limit - out.length;
+        // Usually one partition; two when emails accepted last month were sent this month.
+        const found = await Promise.all(
+          bucket.parts.map((part) =>
+            logsIn(part)
+              .find(query(workspaceId, filter, opts.after, bucket), { projection: LIST_PROJECTION })
+              .sort(LIST_SORT)
+              .limit(want)
+              .toArray(),
+          ),
+        );
+        const docs = found.length === 1 ? found[0]! : found.flat().sort(newerFirst).slice(0, want);
         stats.add(bucket.count, docs.length);
         out.push(...docs);
         if (out.length >= opts.limit) break;
@@ -84,18 +95,27 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, directory: Lo
     async *scan(workspaceId: string, filter: EmailLogFilter, batchSize = 1000): AsyncGenerator<EmailLogDoc, void, undefined> {
       const stats = new Ratio(onlyEqualities(filter));
       for await (const bucket of await reads(workspaceId, filter, undefined, stats)) {
-        const cursor = logs
-          .find(query(workspaceId, filter, undefined, bucket), { projection: LIST_PROJECTION })
-          .sort(LIST_SORT)
-          .batchSize(batchSize);
+        const read = (part: string) =>
+          logsIn(part)
+            .find(query(workspaceId, filter, undefined, bucket), { projection: LIST_PROJECTION })
+            .sort(LIST_SORT)
+            .batchSize(batchSize);
         let n = 0;
-        try {
-          for await (const doc of cursor) {
-            n++;
-            yield doc;
+        if (bucket.parts.length === 1) {
+          const cursor = read(bucket.parts[0]!);
+          try {
+            for await (const doc of cursor) {
+              n++;
+              yield doc;
+            }
+          } finally {
+            await cursor.close();
           }
-        } finally {
-          await cursor.close();
+        } else {
+          // Rare (a month with emails accepted the month before): merged in memory, one bucket at a time.
+          const docs = (await Promise.all(bucket.parts.map((part) => read(part).toArray()))).flat().sort(newerFirst);
+          n = docs.length;
+          yield* docs;
         }
         stats.add(bucket.count, n);
       }

@@ -1,8 +1,11 @@
-import type { Collection, Db, Filter } from 'mongodb';
+import type { Db } from 'mongodb';
 import { createBatcher } from './batcher';
 import { createLogDirectory, daysOf, entryBuckets, logBuckets, type EntryBuckets } from './email-log-buckets';
+import { createLogPartitions, partitionOf, partitionOfMonth } from './email-log-partitions';
+import { createEntryIndexes, createPartitionCounts, deleteBucketIn } from './email-log.storage';
 import { insertIgnoringDuplicates, NEW_ENTRY_FIELDS, outcomeFields, toError } from './email-log.writes';
 import { createEmailLogPages } from './email-log-pages';
+import { newId } from './ids';
 import type { EmailLogCursor, EmailLogFilter } from './email-log-query';
 import type { BounceType, TimelineItem } from './email-events';
 import type { EmailStatus, EmailType, MessageContent, Reference, SendMethodName } from './schemas';
@@ -84,6 +87,8 @@ export interface RetentionDay {
   day: string;
   total: number;
   hours: Array<{ key: string; hour: string; count: number }>;
+  /** The partitions that may hold its entries. */
+  parts: string[];
 }
 
 /** What the worker reports after one send attempt. */
@@ -124,13 +129,24 @@ export interface EmailLogRepository {
   recordOutcome(outcome: SendOutcome): Promise<boolean>;
   findById(workspaceId: string, id: string): Promise<EmailLogDoc | null>;
   getContent(workspaceId: string, id: string): Promise<EmailContentDoc | null>;
+  /**
+   * Retention: drops every partition whose entries were all sent before `cutoff` (whole
+   * collections, email-log-partitions.ts); returns them and how many entries they held.
+   */
+  dropExpiredPartitions(cutoff: Date): Promise<{ parts: string[]; removed: number }>;
   /** Retention: the directory's days up to the cut-off's day, oldest first, every workspace. */
   retentionDays(cutoff: Date): Promise<RetentionDay[]>;
   /**
-   * Retention: removes the entries of a day or hour bucket, and their content. With `limit`,
-   * at most that many entries (and only those sent before `before`); without, the whole bucket.
+   * Retention: removes the entries of a day or hour bucket in `parts`, and their content. With
+   * `limit`, at most that many entries a partition (and only those sent before `before`);
+   * without, the whole bucket.
    */
-  deleteBucket(field: 'day' | 'hour', value: string, opts?: { limit?: number; before?: Date }): Promise<BucketDeleteResult>;
+  deleteBucket(
+    parts: string[],
+    field: 'day' | 'hour',
+    value: string,
+    opts?: { limit?: number; before?: Date },
+  ): Promise<BucketDeleteResult>;
   /** Retention: drops a removed day, or one removed hour of it, from the directory. */
   forgetBucket(day: string, hourKey?: string): Promise<void>;
   /** Retention: drops the directory's months before `month`, once their days are all removed. */
@@ -143,7 +159,12 @@ export interface EmailLogRepository {
    * Writes entries made elsewhere (imports, fixtures, benchmarks) as the send path does: into
    * the bucket directory first, then the entries, then their content when given.
    */
-  importEntries(entries: EmailLogDoc[], contents?: Array<Omit<EmailContentDoc, 'day' | 'hour'>>): Promise<void>;
+  importEntries(
+    entries: EmailLogDoc[],
+    contents?: Array<Omit<EmailContentDoc, 'day' | 'hour'>>,
+    /** `registered: true` when the caller wrote the directory already (a bulk load in batches). */
+    opts?: { registered?: boolean },
+  ): Promise<void>;
   /** Entries per (UTC day, value of `field`) for days in [sinceDay, untilDay]: `$match` + `$group`/`$sum` only. */
   countByDay(
     workspaceId: string,
@@ -155,123 +176,134 @@ export interface EmailLogRepository {
 }
 
 export function createEmailLogRepository(db: Db): EmailLogRepository {
-  const logs: Collection<EmailLogDoc> = db.collection('email_logs');
-  const contents: Collection<EmailContentDoc> = db.collection('email_contents');
+  const parts = createLogPartitions<EmailLogDoc, EmailContentDoc>(db, createEntryIndexes);
   const directory = createLogDirectory(db);
-  const pages = createEmailLogPages(logs, directory);
+  const pages = createEmailLogPages(parts.logs, directory);
+  const counts = createPartitionCounts(db);
+  const logsOf = (id: string) => parts.logs(partitionOf(id));
 
   /** The stored entry is newer than this outcome: a later attempt, or events own the status. */
   const isStale = (current: Pick<EmailLogDoc, 'attempts' | 'status'>, o: SendOutcome) =>
     current.attempts > o.attempts || !OUTCOME_STATUSES.includes(current.status);
 
   // An entry that already exists (a retry, a replay from the outbox, a pre-created resend) is
-  // read and updated by `_id` alone, the one filter FerretDB 1.x does not scan for.
+  // read and updated by `_id`.
   const writeExisting = async (o: SendOutcome): Promise<boolean> => {
-    const current = await logs.findOne({ _id: o.id }, { projection: { attempts: 1, status: 1 } });
+    const current = await logsOf(o.id).findOne({ _id: o.id }, { projection: { attempts: 1, status: 1 } });
     if (current && isStale(current, o)) return false;
-    await logs.updateOne({ _id: o.id }, { $set: outcomeFields(o), $setOnInsert: NEW_ENTRY_FIELDS }, { upsert: true });
+    await logsOf(o.id).updateOne({ _id: o.id }, { $set: outcomeFields(o), $setOnInsert: NEW_ENTRY_FIELDS }, { upsert: true });
     return true;
   };
 
-  // Most outcomes are an email's first: they go in as one unordered insert per batch, and only
-  // the ids that already existed take the read-and-update path.
+  /** Inserts into one partition; returns the indexes (into `docs`) that already existed. */
+  const insertInto = async (part: string, docs: EmailLogDoc[], content: EmailContentDoc[]) => {
+    await parts.ensure(part);
+    if (content.length) await insertIgnoringDuplicates(parts.contents(part), content);
+    const existing = await insertIgnoringDuplicates(parts.logs(part), docs);
+    await counts.add(part, docs.length - existing.size);
+    return existing;
+  };
+
+  // Most outcomes are an email's first: they go in as one unordered insert per batch (and
+  // partition), and only the ids that already existed take the read-and-update path.
   const outcomes = createBatcher<SendOutcome, boolean>(
     async (batch) => {
       // The directory first: an entry written but not counted would be missing from pages.
       await directory.register(batch);
-      await insertIgnoringDuplicates(
-        contents,
-        batch.map((o) => {
-          const { day, hour } = logBuckets(o.sentAt);
-          return { ...o.content, _id: o.id, workspaceId: o.workspaceId, sentAt: new Date(o.sentAt), day, hour };
-        }),
-      );
-      const existing = await insertIgnoringDuplicates(
-        logs,
-        batch.map((o) => ({ _id: o.id, ...outcomeFields(o), ...NEW_ENTRY_FIELDS }) as EmailLogDoc),
-      );
-      return Promise.all(batch.map((o, i) => (existing.has(i) ? writeExisting(o).catch((e: unknown) => toError(e)) : true)));
+      const results: Array<boolean | Error> = new Array(batch.length);
+      for (const [part, items] of groupBy(batch, (o) => partitionOf(o.id))) {
+        const existing = await insertInto(
+          part,
+          items.map(({ o }) => ({ _id: o.id, ...outcomeFields(o), ...NEW_ENTRY_FIELDS }) as EmailLogDoc),
+          items.map(({ o }) => ({ ...o.content, _id: o.id, workspaceId: o.workspaceId, sentAt: new Date(o.sentAt), ...dayHour(o.sentAt) })),
+        );
+        await Promise.all(
+          items.map(async ({ o, i }, k) => {
+            results[i] = existing.has(k) ? await writeExisting(o).catch((e: unknown) => toError(e)) : true;
+          }),
+        );
+      }
+      return results;
     },
     { maxItems: 200, maxWaitMs: 5 },
   );
 
   return {
     async ensureIndexes() {
-      // Pages: one bucket of a workspace's entries, newest first, the id breaking ties for cursors
-      // (email-log-pages.ts reads by the workspace's month, day or hour).
-      await logs.createIndex({ wsMonth: 1, sentAt: -1, _id: -1 }, { name: 'wsMonth_sentAt' });
-      await logs.createIndex({ wsDay: 1, sentAt: -1, _id: -1 }, { name: 'wsDay_sentAt' });
-      await logs.createIndex({ wsHour: 1, sentAt: -1, _id: -1 }, { name: 'wsHour_sentAt' });
-      // Pages whose filter matches so little of a workspace that one read takes all the rest
-      // (status or type within the workspace, newest first), and daily stats ($match on the day range).
-      await logs.createIndex({ workspaceId: 1, status: 1, sentAt: -1 }, { name: 'workspace_status_sentAt' });
-      await logs.createIndex({ workspaceId: 1, type: 1, sentAt: -1 }, { name: 'workspace_type_sentAt' });
-      await logs.createIndex({ workspaceId: 1, day: 1 }, { name: 'workspace_day' });
-      // `recipient` exact or prefix (an anchored regex is an index range), then the workspace.
-      await logs.createIndex({ recipient: 1, workspaceId: 1, sentAt: -1 }, { name: 'recipient_workspace_sentAt' });
-      // Delivery events that carry only the provider's id.
-      await logs.createIndex({ providerMessageId: 1 }, { name: 'providerMessageId' });
-      // Retention removes whole buckets across workspaces (the cut-off's hour also by sentAt,
-      // checked within the hour).
-      await logs.createIndex({ day: 1 }, { name: 'day' });
-      await logs.createIndex({ hour: 1 }, { name: 'hour' });
-      await contents.createIndex({ day: 1 }, { name: 'day' });
-      await contents.createIndex({ hour: 1 }, { name: 'hour' });
       await directory.ensureIndexes();
+      await counts.ensureIndexes();
+      // This month's partition now, so the first send does not wait for it; later ones on first use.
+      await parts.ensure(partitionOf(newId('em')));
     },
 
     recordOutcome(o) {
       return outcomes.add(o);
     },
 
-    // Looked up by _id alone and checked here: FerretDB 1.x only pushes a lone `_id` equality
-    // down to its storage, so any other filter field would make this a collection scan.
     async findById(workspaceId, id) {
-      const doc = await logs.findOne({ _id: id });
+      const doc = await logsOf(id).findOne({ _id: id });
       return doc?.workspaceId === workspaceId ? doc : null;
     },
 
     async getContent(workspaceId, id) {
-      const doc = await contents.findOne({ _id: id });
+      const doc = await parts.contents(partitionOf(id)).findOne({ _id: id });
       return doc?.workspaceId === workspaceId ? doc : null;
+    },
+
+    async dropExpiredPartitions(cutoff) {
+      const cutMonth = cutoff.toISOString().slice(0, 7);
+      // A partition holds emails accepted in its month; one accepted then but sent (retried) in
+      // the cut-off's month or later is listed by that month's directory documents.
+      const stillSent = new Set((await directory.monthsFrom(cutMonth)).flatMap((m) => m.parts ?? []));
+      const dropped: string[] = [];
+      let removed = 0;
+      for (const part of await parts.existing()) {
+        if (part === '' || part >= partitionOfMonth(cutMonth) || stillSent.has(part)) continue;
+        removed += await counts.get(part);
+        await parts.drop(part);
+        await counts.remove(part);
+        dropped.push(part);
+      }
+      return { parts: dropped, removed };
     },
 
     async retentionDays(cutoff) {
       const last = logBuckets(cutoff).day;
-      const totals = new Map<string, number>();
+      const existing = new Set(await parts.existing());
+      const totals = new Map<string, { n: number; parts: Set<string> }>();
       for (const doc of await directory.monthsUpTo(last.slice(0, 7))) {
-        for (const d of daysOf(doc)) if (d.day <= last) totals.set(d.day, (totals.get(d.day) ?? 0) + d.count);
+        for (const d of daysOf(doc)) {
+          if (d.day > last) continue;
+          const t = totals.get(d.day) ?? { n: 0, parts: new Set<string>() };
+          totals.set(d.day, t);
+          t.n += d.count;
+          for (const p of doc.parts ?? [partitionOfMonth(doc.month)]) if (existing.has(p)) t.parts.add(p);
+        }
       }
       const days: RetentionDay[] = [];
-      for (const day of [...totals.keys()].sort()) {
-        const perHour = Object.entries(await directory.hoursOfDay(day)).sort(([a], [b]) => (a < b ? -1 : 1));
-        days.push({ day, total: totals.get(day)!, hours: perHour.map(([key, count]) => ({ key, hour: `${day}T${key.slice(1)}`, count })) });
+      for (const [day, t] of [...totals].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        // A day whose partitions were all dropped has nothing left to read.
+        const perHour = t.parts.size ? Object.entries(await directory.hoursOfDay(day)).sort(([a], [b]) => (a < b ? -1 : 1)) : [];
+        days.push({
+          day,
+          total: t.n,
+          parts: [...t.parts],
+          hours: perHour.map(([key, count]) => ({ key, hour: `${day}T${key.slice(1)}`, count })),
+        });
       }
       return days;
     },
 
-    async deleteBucket(field, value, opts = {}) {
-      const where = { [field]: value, ...(opts.before ? { sentAt: { $lt: opts.before } } : {}) } as Filter<EmailLogDoc>;
-      if (opts.limit === undefined) {
-        const removed = (await logs.deleteMany(where)).deletedCount;
-        const contentRemoved = (await contents.deleteMany(where as Filter<EmailContentDoc>)).deletedCount;
-        return { removed, contentRemoved, exhausted: true };
+    async deleteBucket(inParts, field, value, opts = {}) {
+      const result = { removed: 0, contentRemoved: 0, exhausted: true };
+      for (const part of inParts) {
+        const r = await deleteBucketIn(parts.logs(part), parts.contents(part), field, value, opts);
+        await counts.add(part, -r.removed);
+        result.removed += r.removed;
+        result.contentRemoved += r.contentRemoved;
+        result.exhausted &&= r.exhausted;
       }
-      const ids = (
-        await logs
-          .find(where, { projection: { _id: 1 } })
-          .limit(opts.limit)
-          .toArray()
-      ).map((d) => d._id);
-      // `_id $in` beside the bucket equality: the server narrows by the bucket first.
-      const removed = ids.length ? (await logs.deleteMany({ [field]: value, _id: { $in: ids } } as Filter<EmailLogDoc>)).deletedCount : 0;
-      let contentRemoved = ids.length
-        ? (await contents.deleteMany({ [field]: value, _id: { $in: ids } } as Filter<EmailContentDoc>)).deletedCount
-        : 0;
-      const exhausted = ids.length < opts.limit;
-      // Content whose entry an interrupted run already removed.
-      if (exhausted) contentRemoved += (await contents.deleteMany(where as Filter<EmailContentDoc>)).deletedCount;
-      return { removed, contentRemoved, exhausted };
+      return result;
     },
 
     forgetBucket(day, hourKey) {
@@ -285,35 +317,74 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
     list: pages.list,
     scan: pages.scan,
 
-    async importEntries(entries, withContent) {
-      await directory.register(entries);
-      for (let i = 0; i < entries.length; i += 5000) {
-        const docs = entries.slice(i, i + 5000).map((e) => ({ ...e, ...entryBuckets(e.workspaceId, e.sentAt) }));
-        await logs.insertMany(docs, { ordered: false });
+    async importEntries(entries, withContent = [], opts = {}) {
+      if (!opts.registered) await directory.register(entries.map((e) => ({ id: e._id, workspaceId: e.workspaceId, sentAt: e.sentAt })));
+      const contentByPart = groupBy(withContent, (c) => partitionOf(c._id));
+      for (const [part, items] of groupBy(entries, (e) => partitionOf(e._id))) {
+        const content = (contentByPart.get(part) ?? []).map(({ o }) => ({ ...o, ...dayHour(o.sentAt) }));
+        contentByPart.delete(part);
+        for (let i = 0; i < Math.max(items.length, content.length); i += 5000) {
+          await insertInto(
+            part,
+            items.slice(i, i + 5000).map(({ o }) => ({ ...o, ...entryBuckets(o.workspaceId, o.sentAt) })),
+            content.slice(i, i + 5000),
+          );
+        }
       }
-      const contentDocs = (withContent ?? []).map((c) => {
-        const { day, hour } = logBuckets(c.sentAt);
-        return { ...c, day, hour };
-      });
-      for (let i = 0; i < contentDocs.length; i += 5000) await contents.insertMany(contentDocs.slice(i, i + 5000), { ordered: false });
+      // Content whose entries were written before.
+      for (const [part, items] of contentByPart) {
+        await parts.ensure(part);
+        await insertIgnoringDuplicates(
+          parts.contents(part),
+          items.map(({ o }) => ({ ...o, ...dayHour(o.sentAt) })),
+        );
+      }
     },
 
     async countByDay(workspaceId, field, days) {
-      const rows = await logs
-        .aggregate<{ _id: { day: string; key: string }; n: number }>([
-          { $match: { workspaceId, day: { $gte: days.since, $lte: days.until } } },
-          { $group: { _id: { day: '$day', key: `$${field}` }, n: { $sum: 1 } } },
-        ])
-        .toArray();
-      return rows.map((r) => ({ day: r._id.day, key: String(r._id.key), count: r.n }));
+      const inRange = (await directory.workspaceMonths(workspaceId)).filter(
+        (m) => m.month >= days.since.slice(0, 7) && m.month <= days.until.slice(0, 7),
+      );
+      const sums = new Map<string, { day: string; key: string; count: number }>();
+      for (const part of new Set(inRange.flatMap((m) => m.parts ?? [partitionOfMonth(m.month)]))) {
+        const rows = await parts
+          .logs(part)
+          .aggregate<{ _id: { day: string; key: string }; n: number }>([
+            { $match: { workspaceId, day: { $gte: days.since, $lte: days.until } } },
+            { $group: { _id: { day: '$day', key: `$${field}` }, n: { $sum: 1 } } },
+          ])
+          .toArray();
+        for (const r of rows) {
+          const k = `${r._id.day}|${String(r._id.key)}`;
+          const row = sums.get(k) ?? { day: r._id.day, key: String(r._id.key), count: 0 };
+          sums.set(k, row);
+          row.count += r.n;
+        }
+      }
+      return [...sums.values()];
     },
 
     async recordResend(workspaceId, originalId, resendId, at) {
-      const r = await logs.updateOne(
+      const r = await logsOf(originalId).updateOne(
         { _id: originalId, workspaceId },
         { $inc: { resendCount: 1 }, $set: { lastResentAt: at }, $push: { resends: resendId } },
       );
       return r.matchedCount > 0;
     },
   };
+}
+
+const dayHour = (sentAt: Date | string) => {
+  const { day, hour } = logBuckets(sentAt);
+  return { day, hour };
+};
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, Array<{ o: T; i: number }>> {
+  const groups = new Map<string, Array<{ o: T; i: number }>>();
+  items.forEach((o, i) => {
+    const list = groups.get(key(o));
+    if (list) list.push({ o, i });
+    else groups.set(key(o), [{ o, i }]);
+  });
+  return groups;
 }

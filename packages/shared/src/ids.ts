@@ -33,3 +33,12 @@ export function randomSecret(bytes = 24): string {
 }
 
 export const EMAIL_ID_PATTERN = /^em_[0-9A-HJKMNP-TV-Z]{26}$/;
+
+/** The creation time (ms) a {@link newId} id carries, or null for an id of another shape. */
+export function idTime(id: string): number | null {
+  const m = /^[a-z]+_([0-9A-HJKMNP-TV-Z]{10})[0-9A-HJKMNP-TV-Z]{16}$/.exec(id);
+  if (!m) return null;
+  let ms = 0;
+  for (const c of m[1]!) ms = ms * 32 + CROCKFORD.indexOf(c);
+  return ms;
+}

@@ -12,6 +12,7 @@ export * from './email-settings.repository';
 export * from './email-log.repository';
 export * from './email-log-buckets';
 export * from './email-log-pages';
+export * from './email-log-partitions';
 export * from './outbox';
 export * from './idempotency';
 export * from './smtp-errors';

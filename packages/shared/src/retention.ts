@@ -27,8 +27,11 @@ export function retentionCutoff(now: Date, months: number): Date {
 export interface RetentionResult {
   cutoff: string;
   removed: number;
+  /** Content removed bucket by bucket; content of dropped partitions is not counted apart. */
   contentRemoved: number;
   activityRemoved: number;
+  /** Whole monthly partitions dropped (email-log-partitions.ts), their entries counted in `removed`. */
+  partitionsDropped: string[];
   durationMs: number;
 }
 
@@ -54,10 +57,13 @@ export async function runRetention(deps: {
   const cutoff = retentionCutoff(deps.now, deps.months);
   const batchSize = deps.batchSize ?? 5000;
   const cutHour = cutoff.toISOString().slice(0, 13);
-  let removed = 0;
+  // Whole months first: a partition whose entries have all expired goes as a collection.
+  const dropped = await deps.logs.dropExpiredPartitions(cutoff);
+  let removed = dropped.removed;
   let contentRemoved = 0;
+  let parts: string[] = [];
   const step = async (field: 'day' | 'hour', value: string, opts?: { limit: number; before?: Date }) => {
-    const r = await deps.logs.deleteBucket(field, value, opts);
+    const r = await deps.logs.deleteBucket(parts, field, value, opts);
     removed += r.removed;
     contentRemoved += r.contentRemoved;
     if (deps.pauseMs) await new Promise((res) => setTimeout(res, deps.pauseMs));
@@ -66,6 +72,12 @@ export async function runRetention(deps: {
 
   for (const day of await deps.logs.retentionDays(cutoff)) {
     const whole = day.day < cutHour.slice(0, 10);
+    parts = day.parts;
+    if (parts.length === 0) {
+      // Its partitions were dropped above.
+      if (whole) await deps.logs.forgetBucket(day.day);
+      continue;
+    }
     if (whole && day.total <= batchSize) {
       await step('day', day.day);
       await deps.logs.forgetBucket(day.day);
@@ -89,7 +101,14 @@ export async function runRetention(deps: {
     activityRemoved += n;
     if (n === 0) break;
   }
-  const result = { cutoff: cutoff.toISOString(), removed, contentRemoved, activityRemoved, durationMs: Date.now() - started };
+  const result = {
+    cutoff: cutoff.toISOString(),
+    removed,
+    contentRemoved,
+    activityRemoved,
+    partitionsDropped: dropped.parts,
+    durationMs: Date.now() - started,
+  };
   deps.log.info(result, 'retention cleanup finished');
   return result;
 }
