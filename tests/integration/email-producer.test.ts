@@ -1,5 +1,6 @@
 import {
   createEmailProducer,
+  contentCollection,
   createRedis,
   createSendEmailQueue,
   EMAIL_ID_PATTERN,
@@ -11,6 +12,7 @@ import {
 } from '@mailroom/shared';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
+import { countEntries, findEntries, findEntry } from '../support/log-entry';
 
 const SIM = 'simulator.mailroom.test';
 const MAX_ATTACHMENTS = 1024;
@@ -43,7 +45,11 @@ describe('email producer: in-process sends through the API queue, against real R
     await sink?.close();
   });
 
-  const entries = () => sys.mongo.db(sys.config.logsMongo.db).collection<{ _id: string; [k: string]: any }>('email_logs');
+  const logsDb = () => sys.mongo.db(sys.config.logsMongo.db);
+  const sentEntry = async (id: string) => {
+    const d = await findEntry(logsDb(), id);
+    return d?.status === 'sent' ? d : null;
+  };
 
   /** Every job the queue has seen in this namespace, in any state. */
   const jobsSeen = async () => {
@@ -77,10 +83,10 @@ describe('email producer: in-process sends through the API queue, against real R
     expect(new Set(ids).size).toBe(50);
     for (const id of ids) expect(id).toMatch(EMAIL_ID_PATTERN);
 
-    await waitFor(async () => (await entries().countDocuments({ workspaceId: ws.id, status: 'sent' })) >= 50, 30_000, '50 sent entries');
+    await waitFor(async () => (await countEntries(logsDb(), { workspaceId: ws.id, status: 'sent' })) >= 50, 30_000, '50 sent entries');
     // Let a stray duplicate delivery show up before counting.
     await new Promise((r) => setTimeout(r, 300));
-    const docs = await entries().find({ workspaceId: ws.id }).toArray();
+    const docs = await findEntries(logsDb(), { workspaceId: ws.id });
     expect(docs).toHaveLength(50);
     const byId = new Map(docs.map((d) => [d._id, d]));
     ids.forEach((id, i) => {
@@ -104,13 +110,10 @@ describe('email producer: in-process sends through the API queue, against real R
   it('when one email is sent, then it is queued under its id and delivered', async () => {
     const r = await producer.send(ws.id, invoice(100, { text: 'plain too', cc: `copy@${SIM}` }));
     expect(r).toEqual({ id: expect.stringMatching(EMAIL_ID_PATTERN), status: 'queued' });
-    const d = await waitFor(() => entries().findOne({ _id: r.id, status: 'sent' }), 20_000, `entry ${r.id}`);
+    const d = await waitFor(() => sentEntry(r.id), 20_000, `entry ${r.id}`);
     expect(d.recipient).toBe(`delivered+100@${SIM}`);
     // Parsed by the API's schema: a single cc becomes a list, as it does for the API.
-    const content = await sys.mongo
-      .db(sys.config.logsMongo.db)
-      .collection('email_contents')
-      .findOne({ _id: r.id as never });
+    const content = await contentCollection<{ _id: string }>(logsDb(), r.id).findOne({ _id: r.id });
     expect(content).toMatchObject({ cc: [`copy@${SIM}`], text: 'plain too', html: '<p>Invoice 100</p>' });
     expect(sink.countFor(r.id)).toBe(1);
   });
@@ -140,7 +143,7 @@ describe('email producer: in-process sends through the API queue, against real R
     await new Promise((r) => setTimeout(r, 300));
     expect(await jobsSeen()).toBe(before);
     expect(sink.messages.length).toBe(sinkBefore);
-    expect(await entries().countDocuments({ 'reference.id': { $in: ['inv_200', 'inv_209', 'inv_300'] } })).toBe(0);
+    expect(await countEntries(logsDb(), { 'reference.id': { $in: ['inv_200', 'inv_209', 'inv_300'] } })).toBe(0);
   });
 
   it('when attachments exceed the limit, then the producer throws as the API answers 413; at the limit both accept', async () => {
@@ -159,7 +162,7 @@ describe('email producer: in-process sends through the API queue, against real R
 
     const atLimit = invoice(402, { attachments: [attachment(MAX_ATTACHMENTS)] });
     const [id] = await producer.sendMany(ws.id, [atLimit]);
-    await waitFor(() => entries().findOne({ _id: id!, status: 'sent' }), 20_000, `entry ${id}`);
+    await waitFor(() => sentEntry(id!), 20_000, `entry ${id}`);
     expect(sink.countFor(id!)).toBe(1);
   });
 });
