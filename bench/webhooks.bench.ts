@@ -140,8 +140,9 @@ async function main() {
   let done = 0;
   let lastReport = Date.now();
   for (;;) {
-    const c = await queue.getJobCounts('completed', 'failed');
-    done = (c.completed ?? 0) + (c.failed ?? 0);
+    // Counted from the jobs still to run: Redis keeps only the last 50,000 finished ones.
+    const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+    done = accepted - Object.values(c).reduce((a, b) => a + b, 0);
     if (done >= accepted || Date.now() - t0 > 600_000) break;
     if (Date.now() - lastReport > 5000) {
       lastReport = Date.now();

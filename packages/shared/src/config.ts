@@ -77,7 +77,7 @@ const EnvSchema = z.object({
     .optional(),
   TRACKING_ENABLED: bool.default(true),
   MACHINE_OPEN_WINDOW_SECONDS: int(0, 3600).default(2),
-  EVENTS_CONCURRENCY: int(1, 5000).default(500),
+  EVENTS_CONCURRENCY: int(1, 5000).default(1000),
   EVENTS_BATCH_SIZE: int(1, 5000).default(500),
   EVENTS_BATCH_WAIT_MS: int(0, 10_000).default(20),
   EVENTS_ATTEMPTS: int(1, 50).default(8),
