@@ -10,6 +10,9 @@
 -- pushed-down filters use an index:
 --   1. an event trigger mirrors the leading key of every B-tree index FerretDB creates with a
 --      GIN jsonb_path_ops index on the same expression, which serves `@>`;
+--      Built with fastupdate = off: a GIN pending list is only merged by (auto)vacuum or when
+--      it is full, and every lookup scans it meanwhile (point reads were measured 30% slower
+--      with a grown list);
 --   2. plan_cache_mode = force_custom_plan, because FerretDB passes the field name as a query
 --      parameter (`_jsonb -> $1`) and only a plan made with the value at hand matches the index.
 -- The application is unchanged: it declares its indexes through the MongoDB driver, as it would
@@ -35,7 +38,7 @@ BEGIN
     m := regexp_match(def, 'USING btree \(\(\(_jsonb -> ''((?:[^'']|'''')+)''::text\)\)');
     CONTINUE WHEN m IS NULL;
     EXECUTE format(
-      'CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L) jsonb_path_ops)',
+      'CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L) jsonb_path_ops) WITH (fastupdate = off)',
       left(md5(tbl::text || '/' || m[1]), 20) || '_gin',
       tbl,
       replace(m[1], '''''', '''')

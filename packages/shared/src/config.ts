@@ -41,7 +41,7 @@ const EnvSchema = z.object({
   QUEUE_PREFIX: z.string().min(1).max(64).default('{mailroom}'),
   SEND_ATTEMPTS: int(1, 50).default(5),
   SEND_BACKOFF_MS: int(1, 3_600_000).default(30_000),
-  SEND_CONCURRENCY: int(1, 1000).default(50),
+  SEND_CONCURRENCY: int(1, 1000).default(200),
   SMTP_CONNECTION_TIMEOUT_MS: int(100, 600_000).default(15_000),
   SMTP_GREETING_TIMEOUT_MS: int(100, 600_000).default(15_000),
   SMTP_SOCKET_TIMEOUT_MS: int(100, 600_000).default(60_000),

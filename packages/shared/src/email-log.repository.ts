@@ -198,8 +198,11 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
   /** Inserts into one partition; returns the indexes (into `docs`) that already existed. */
   const insertInto = async (part: string, docs: EmailLogDoc[], content: EmailContentDoc[]) => {
     await parts.ensure(part);
-    if (content.length) await insertIgnoringDuplicates(parts.contents(part), content);
-    const existing = await insertIgnoringDuplicates(parts.logs(part), docs);
+    // Content and entries at once: a replay after a crash between the two rewrites both.
+    const [existing] = await Promise.all([
+      insertIgnoringDuplicates(parts.logs(part), docs),
+      content.length ? insertIgnoringDuplicates(parts.contents(part), content) : undefined,
+    ]);
     await counts.add(part, docs.length - existing.size);
     return existing;
   };
