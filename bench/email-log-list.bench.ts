@@ -121,7 +121,7 @@ async function measure(name: string, url: string, key: string): Promise<void> {
   );
 }
 
-async function measureAll(config: Config, workspaceId: string, adminKey: string, pgDb: string | undefined): Promise<void> {
+async function measureAll(config: Config, workspaceId: string, adminKey: string): Promise<void> {
   const t1 = Date.now();
   const api = await startApiServer(config, createLogger({ level: 'silent', name: 'bench' }));
   log(`API up (indexes built on the seeded collection) in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
     const seeded = KEEP_DB ? await meta.findOne({ _id: 'seed' }) : null;
     if (seeded) {
       log(`database ${KEEP_DB} kept from an earlier run: ${seeded.rows} rows, not seeding`);
-      await measureAll(config, seeded.workspaceId, seeded.admin, pgDb);
+      await measureAll(config, seeded.workspaceId, seeded.admin);
       return;
     }
     const { workspace, keys } = await createWorkspaceRepository(client.db(config.mongo.db)).create('Bench');
@@ -206,7 +206,7 @@ async function main(): Promise<void> {
     log(`seeded ${ROWS} rows in ${seedS.toFixed(1)} s (${Math.round(ROWS / seedS)} rows/s)`);
 
     if (KEEP_DB) await meta.insertOne({ _id: 'seed', workspaceId: workspace._id, admin: keys.admin, rows: ROWS });
-    await measureAll(config, workspace._id, keys.admin, pgDb);
+    await measureAll(config, workspace._id, keys.admin);
   } finally {
     await client.close();
     await ferret?.stop();
