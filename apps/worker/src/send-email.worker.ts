@@ -45,12 +45,6 @@ function messageIdDomain(from: string): string {
   return m?.[1]?.toLowerCase() ?? 'mailroom.local';
 }
 
-/** The same promise, with a handler attached so that leaving it unawaited is not an unhandled rejection. */
-function quiet<T>(p: Promise<T>): Promise<T> {
-  p.catch(() => {});
-  return p;
-}
-
 /** BullMQ's exponential backoff, to tell the log when the next attempt is due. */
 function nextRetryAt(job: Job, attempt: number): Date | null {
   const backoff = job.opts.backoff;
@@ -91,27 +85,14 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
 
-    const c = data.content;
-    // The lookups before a send are independent reads (a Redis GET each when cached): start them
-    // together so they share one round trip, then use them in the order below. A rejection of
-    // one not awaited (an early return) is dropped, not left unhandled.
-    const earlierP = outbox.handedOff(data.emailId);
-    const transportP = quiet(transports.resolve(data.workspaceId));
-    const suppressedP = quiet(deps.suppressions.find(data.workspaceId, c.to));
-    const trackedP = quiet(
-      deps.config.tracking.enabled && c.html !== undefined && c.tracking !== false
-        ? deps.tracking.settings.isEnabled(data.workspaceId)
-        : Promise.resolve(false),
-    );
-
     // A previous attempt got as far as the SMTP server's acceptance: never send twice.
     // Its outcome is already in the log, or still staged in the outbox for the flusher.
-    const earlier = await earlierP;
+    const earlier = await outbox.handedOff(data.emailId);
     if (earlier) return { status: 'already-sent', providerMessageId: earlier.providerMessageId };
 
     let transport: ResolvedTransport;
     try {
-      transport = await transportP;
+      transport = await transports.resolve(data.workspaceId);
     } catch (err) {
       // The main database is unreachable: nothing was sent, so retrying is safe.
       log.warn({ err, emailId: data.emailId }, 'could not resolve transport');
@@ -119,6 +100,7 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     }
     const sendMethod = data.kind === 'test' ? 'test' : transport.kind;
     const messageId = `<${data.emailId}@${messageIdDomain(transport.from)}>`;
+    const c = data.content;
     const base = {
       id: data.emailId,
       workspaceId: data.workspaceId,
@@ -137,7 +119,7 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     } as const;
 
     // A hard bounce or complaint suppressed the address: sending again would hurt the sender's reputation.
-    const suppressed = await suppressedP;
+    const suppressed = await deps.suppressions.find(data.workspaceId, c.to);
     if (suppressed) {
       const reason =
         suppressed.reason === 'complaint' ? 'a spam complaint' : suppressed.reason === 'hard_bounce' ? 'a hard bounce' : 'an admin';
@@ -153,7 +135,11 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       });
       throw new UnrecoverableError(`ESUPPRESSED: ${c.to} is suppressed`);
     }
-    const tracked = await trackedP;
+    const tracked =
+      deps.config.tracking.enabled &&
+      c.html !== undefined &&
+      c.tracking !== false &&
+      (await deps.tracking.settings.isEnabled(data.workspaceId));
     const html = tracked ? applyTracking(c.html!, data.emailId, deps.tracking.tokens, deps.config.publicUrl) : c.html;
 
     // An earlier attempt died between starting the hand-off and recording its outcome: the

@@ -27,28 +27,20 @@ export interface WorkerApp {
 
 /** Wires the worker process: connections, repositories, transports, the send worker and the outbox flusher. */
 export async function startWorkerApp(config: Config, log: Logger): Promise<WorkerApp> {
-  // BullMQ's connection (its scripts, job moves, locks) stays as BullMQ expects it.
   const redis = createRedis(config.redisUrl, 'worker');
-  // Our own per-email keys (hand-off marks, outbox, version counters) on a second connection with
-  // auto-pipelining: the commands the concurrent jobs issue in one event-loop turn leave in one
-  // write instead of one each (about half a write an email instead of seven). Not on BullMQ's own
-  // connection, where auto-pipelining is reported to misbehave. (On a Redis Cluster the option is
-  // a node option here and has no effect: commands go out one by one, as before.)
-  const data = createRedis(config.redisUrl, 'worker', { enableAutoPipelining: true, connectionName: 'mailroom-worker-data' });
   // ioredis reconnects by itself; log instead of letting it print unhandled errors.
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
-  data.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const dbs = await connectDatabases(config, 'mailroom-worker');
   const logs = createEmailLogRepository(dbs.logs);
   await logs.ensureIndexes();
   const secretBox = createSecretBox(config.secretsKey);
   const settings = createEmailSettingsRepository(dbs.main, secretBox);
-  const suppressions = createCachedSuppressionRepository(createSuppressionRepository(dbs.main), data, config.queuePrefix);
+  const suppressions = createCachedSuppressionRepository(createSuppressionRepository(dbs.main), redis, config.queuePrefix);
   await suppressions.ensureIndexes();
   const events = createEmailEventsRepository(dbs.logs, { machineWindowMs: config.tracking.machineOpenWindowSeconds * 1000 });
   await events.ensureIndexes();
-  const outbox = createOutbox(data, config.queuePrefix);
-  const transports = createTransportRegistry({ config, settings, redis: data, log });
+  const outbox = createOutbox(redis, config.queuePrefix);
+  const transports = createTransportRegistry({ config, settings, redis, log });
 
   const worker = createSendEmailWorker({
     config,
@@ -59,7 +51,7 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
     log,
     suppressions,
     tracking: {
-      settings: createCachedTrackingSettings(createTrackingSettingsRepository(dbs.main), data, config.queuePrefix),
+      settings: createCachedTrackingSettings(createTrackingSettingsRepository(dbs.main), redis, config.queuePrefix),
       tokens: createTrackingTokens(secretBox.deriveKey('tracking-v1')),
     },
     onLogsWriteFailed: (err) => log.warn({ err }, 'logs database unavailable; outcome kept in the outbox'),
@@ -98,7 +90,6 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
       await flushOutbox().catch((err) => log.warn({ err }, 'final outbox flush failed'));
       await transports.close();
       await redis.quit().catch(() => redis.disconnect());
-      await data.quit().catch(() => data.disconnect());
       await dbs.close();
     },
   };

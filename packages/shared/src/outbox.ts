@@ -5,34 +5,12 @@ import { ownKey } from './redis';
 /** How long we remember that an email was handed off, so no retry sends it a second time. */
 const HANDED_OFF_TTL_SECONDS = 7 * 24 * 3600;
 
-// Stages an outcome (KEYS[1] the outbox hash, ARGV[1] the id, ARGV[2] its JSON) and, for a sent
-// email, sets its handed-off mark (KEYS[2], ARGV[3] the provider's id, ARGV[4] the TTL) in the
-// same atomic step: one command instead of MULTI/HSET/SET/EXEC.
-const STAGE_SCRIPT = `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[4] ~= '' then
-  redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
-end
-return 1`;
-
 // Deletes the outbox entry only if it is still the version we wrote to the database.
 const SETTLE_SCRIPT = `
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return 0`;
-
-type ScriptRunner = (...keysThenArgs: string[]) => Promise<unknown>;
-
-/**
- * A Lua script run by EVALSHA (ioredis loads it on NOSCRIPT), so each call sends its arguments
- * and not the script's text. Defined once per connection under a name of its own.
- */
-function script(redis: Redis, name: string, lua: string, numberOfKeys: number): ScriptRunner {
-  const commands = redis as unknown as Record<string, ScriptRunner | undefined>;
-  if (typeof commands[name] !== 'function') redis.defineCommand(name, { lua, numberOfKeys });
-  return (...args) => commands[name]!.apply(redis, args);
-}
 
 /**
  * Send outcomes on their way to the logs database. Every outcome is staged in Redis before
@@ -66,26 +44,19 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
   const markKey = (id: string) => ownKey(prefix, 'handed-off', id);
   const sendingKey = (id: string) => ownKey(prefix, 'handing-off', id);
 
-  const stageScript = script(redis, 'mailroomOutboxStage', STAGE_SCRIPT, 2);
-  const settleScript = script(redis, 'mailroomOutboxSettle', SETTLE_SCRIPT, 1);
-
   const outbox: Outbox = {
     async stage(outcome) {
       const json = JSON.stringify(outcome);
+      const tx = redis.multi().hset(hashKey, outcome.id, json);
       // The mark stays small (the outcome itself waits in the outbox hash until written).
-      const sent = outcome.status === 'sent';
-      await stageScript(
-        hashKey,
-        markKey(outcome.id),
-        outcome.id,
-        json,
-        sent ? (outcome.providerMessageId ?? '') : '',
-        sent ? String(HANDED_OFF_TTL_SECONDS) : '',
-      );
+      if (outcome.status === 'sent') tx.set(markKey(outcome.id), outcome.providerMessageId ?? '', 'EX', HANDED_OFF_TTL_SECONDS);
+      const results = await tx.exec();
+      const failed = results?.find(([err]) => err);
+      if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction aborted');
       return json;
     },
     async settle(id, token) {
-      await settleScript(hashKey, id, token);
+      await redis.eval(SETTLE_SCRIPT, 1, hashKey, id, token);
     },
     async beginHandOff(id) {
       return (await redis.set(sendingKey(id), '1', 'EX', HANDED_OFF_TTL_SECONDS, 'NX')) === 'OK';
