@@ -50,7 +50,12 @@ describe('suppression end to end', () => {
         })
       ).status,
     ).toBe(200);
-    const bounced = await waitFor(async () => ((await entry(first._id))?.status === 'bounced' ? entry(first._id) : null));
+    // Generous: in CI this file runs beside the fault tests, which load both cores.
+    const bounced = await waitFor(
+      async () => ((await entry(first._id))?.status === 'bounced' ? entry(first._id) : null),
+      30_000,
+      'bounced entry',
+    );
     expect(bounced).toMatchObject({
       status: 'bounced',
       bounceType: 'hard',
@@ -94,7 +99,11 @@ describe('suppression end to end', () => {
       { id: 'c-1', type: 'complained', timestamp: new Date().toISOString(), emailId: a._id },
       { id: 's-1', type: 'bounced', bounceType: 'soft', timestamp: new Date().toISOString(), emailId: b._id },
     ]);
-    await waitFor(async () => (await entry(a._id))?.status === 'complained' && (await entry(b._id))?.status === 'bounced');
+    await waitFor(
+      async () => (await entry(a._id))?.status === 'complained' && (await entry(b._id))?.status === 'bounced',
+      30_000,
+      'complained and bounced entries',
+    );
     const r = await waitFor(async () => {
       const l = await sys.request('GET', '/v1/suppressions?limit=1', { key: ws.keys.admin });
       return l.body.items?.length ? l : null;
