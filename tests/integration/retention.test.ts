@@ -14,7 +14,7 @@ import {
 } from '@mailroom/shared';
 import { startSchedulerApp, type SchedulerApp } from '../../apps/scheduler/src/scheduler-app';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
-import { logEntry } from './email-log-fixtures';
+import { contentFor, logEntry } from './email-log-fixtures';
 import { findEntries } from '../support/log-entry';
 import { OPERATOR_TOKEN, startTestSystem, waitFor, type TestSystem } from '../support/system';
 
@@ -39,11 +39,7 @@ describe('retention: the six-month cleanup', () => {
 
   const logsDb = () => sys.mongo.db(sys.config.logsMongo.db);
   // As the send path writes them: bucket directory, entries, content.
-  const insert = (docs: EmailLogDoc[]) =>
-    createEmailLogRepository(logsDb()).importEntries(
-      docs,
-      docs.map((d) => ({ _id: d._id, workspaceId: d.workspaceId, to: d.recipient, subject: d.subject, text: 'x', sentAt: d.sentAt })),
-    );
+  const insert = (docs: EmailLogDoc[]) => createEmailLogRepository(logsDb()).importEntries(docs, docs.map(contentFor));
   const ids = async (collection: string) =>
     (
       await logsDb()

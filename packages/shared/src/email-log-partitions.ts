@@ -62,13 +62,8 @@ export function createLogPartitions<L extends Document, C extends Document>(
       }
       return p;
     },
-    async existing() {
-      const names = await db.listCollections({}, { nameOnly: true }).toArray();
-      const parts = names.flatMap((c) => {
-        const m = PARTITION_NAME.exec(c.name);
-        return m ? [m[1] ?? ''] : [];
-      });
-      return parts.sort((a, b) => (a === '' ? 1 : b === '' ? -1 : a < b ? 1 : -1));
+    existing() {
+      return existingPartitions(db);
     },
     async drop(part) {
       ensured.delete(part);
@@ -92,9 +87,15 @@ export function contentCollection<T extends Document = Document>(db: Db, id: str
 
 /** Every partition's entry collection, newest first. */
 export async function entryCollections<T extends Document = Document>(db: Db): Promise<Array<Collection<T>>> {
-  const names = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).filter((n) => PARTITION_NAME.test(n));
-  return names
-    .sort()
-    .reverse()
-    .map((n) => db.collection<T>(n));
+  return (await existingPartitions(db)).map((part) => db.collection<T>(`email_logs${suffix(part)}`));
+}
+
+/** The partitions that exist, newest first, the undated one ('') last. */
+async function existingPartitions(db: Db): Promise<string[]> {
+  const names = await db.listCollections({}, { nameOnly: true }).toArray();
+  const parts = names.flatMap((c) => {
+    const m = PARTITION_NAME.exec(c.name);
+    return m ? [m[1] ?? ''] : [];
+  });
+  return parts.sort((a, b) => (a === '' ? 1 : b === '' ? -1 : a < b ? 1 : -1));
 }

@@ -1,5 +1,5 @@
 import type { Collection, Db, Filter } from 'mongodb';
-import type { BucketDeleteResult, EmailContentDoc, EmailLogDoc } from './email-log.repository';
+import type { BucketDeleteResult, EmailContentDoc, EmailLogDoc } from './email-log.types';
 
 /*
  * Storage pieces of the email-log repository: the indexes of each partition, how many entries a
@@ -36,11 +36,9 @@ export async function createEntryIndexes(logs: Collection<EmailLogDoc>, contents
  * retention deletes that remove; an interrupted write can leave it a little low.
  */
 export function createPartitionCounts(db: Db) {
+  // Read and written by _id only: no index of its own.
   const col = db.collection<{ _id: string; count: number }>('email_log_partitions');
   return {
-    async ensureIndexes() {
-      // Read and written by _id only.
-    },
     async add(part: string, n: number) {
       if (n !== 0) await col.updateOne({ _id: part }, { $inc: { count: n } }, { upsert: true });
     },
