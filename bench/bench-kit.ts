@@ -1,4 +1,5 @@
-/** Small helpers shared by the benchmark scripts: flags, percentiles, timestamped output. */
+/** Small helpers shared by the benchmark scripts: flags, percentiles, timestamped output, CPU used. */
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** `--name=value` from the command line, or `dflt`. */
 export const arg = (name: string, dflt: string): string =>
@@ -19,3 +20,22 @@ export const say = (msg: string): void => {
 };
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds used so far by every PostgreSQL process of the machine (FerretDB's backend). */
+export function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') total += cpuSeconds(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}

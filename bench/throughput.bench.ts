@@ -21,6 +21,7 @@ import { MongoClient } from 'mongodb';
 import nodemailer from 'nodemailer';
 import {
   createEmailProducer,
+  createOutbox,
   entryCollections,
   createRedis,
   createSendEmailQueue,
@@ -29,7 +30,7 @@ import {
   newId,
   type SendEmailInput,
 } from '@mailroom/shared';
-import { arg, pct, say, sleep } from './bench-kit';
+import { arg, cpuSeconds, pct, postgresCpuSeconds, say, sleep } from './bench-kit';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
@@ -40,11 +41,14 @@ const CHUNK = Number(arg('chunk', '200'));
 const VIA = arg('via', 'both');
 if (!['api', 'library', 'both'].includes(VIA)) throw new Error(`--via must be api, library or both, not ${VIA}`);
 const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
+/** `--cpu-prof=DIR`: the worker writes a V8 CPU profile there when it exits (open it in Chrome's DevTools). */
+const CPU_PROF = arg('cpu-prof', '');
 
 function child(name: string, entry: string, env: Record<string, string | undefined>, readyLine: RegExp): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     // node itself (not the tsx launcher), so pid, CPU and RSS are the app's own.
-    const c = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, entry)], {
+    const prof = CPU_PROF && name === 'worker' ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
+    const c = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(REPO_ROOT, entry)], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,12 +64,6 @@ function child(name: string, entry: string, env: Record<string, string | undefin
   });
 }
 
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** SIGTERM, then wait for the exit so the next leg does not share the CPU with it. */
 function stop(c: ChildProcess): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
@@ -77,7 +75,13 @@ function stop(c: ChildProcess): Promise<void> {
 }
 
 function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  let status = '';
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return NaN; // the process has exited
+  }
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
@@ -209,6 +213,7 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
       ...s.servers,
     };
     const cpuBefore = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+    const pgBefore = postgresCpuSeconds();
     let peakRss = rssMb(worker.pid!);
     const sampler = setInterval(() => {
       peakRss = Math.max(peakRss, rssMb(worker.pid!));
@@ -254,7 +259,12 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
     // count on FerretDB 1.x scans the collection and would take the CPU the pipeline needs.
     const queue = new Queue('send-email', { connection: { url: s.redisUrl }, prefix: config.queuePrefix });
     const deadline = Date.now() + 10 * 60_000;
-    while (Date.now() < deadline && (await queue.getCompletedCount()) + (await queue.getFailedCount()) < EMAILS) await sleep(100);
+    const redis = createRedis(s.redisUrl, 'client');
+    const outbox = createOutbox(redis, config.queuePrefix);
+    const finished = async () =>
+      (await queue.getCompletedCount()) + (await queue.getFailedCount()) >= EMAILS && (await outbox.size()) === 0;
+    while (Date.now() < deadline && !(await finished())) await sleep(100);
+    redis.disconnect();
     await queue.close();
     clearInterval(sampler);
     // Every partition (one a month; two when the run crosses a month's end).
@@ -264,8 +274,13 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
       await Promise.all(partitions.map((c) => c.find({}, { projection: { createdAt: 1, updatedAt: 1, status: 1 } }).toArray()))
     ).flat();
     const done = docs.filter((d) => d.status === 'sent').length;
-    const cpu = Object.entries(cpuPids).map(([k, pid]) => `${k} ${(cpuSeconds(pid) - cpuBefore[k]!).toFixed(1)}s`);
-    say(`CPU used during the end-to-end run: ${cpu.join(', ')} (wall ${((Date.now() - started) / 1000).toFixed(1)}s)`);
+    const used = Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid) - cpuBefore[k]!] as const);
+    const pg = postgresCpuSeconds() - pgBefore;
+    if (pg > 0) used.push(['postgresql', pg]);
+    const perEmail = (used.reduce((a, [, v]) => a + v, 0) / EMAILS) * 1e6;
+    say(
+      `CPU used during the end-to-end run: ${used.map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}; ${perEmail.toFixed(0)} µs of CPU an email (wall ${((Date.now() - started) / 1000).toFixed(1)}s)`,
+    );
     const lastWrite = Math.max(...docs.map((d) => d.updatedAt.getTime()));
     const e2e = done / ((lastWrite - started) / 1000);
     const lat = docs.map((d) => d.updatedAt.getTime() - d.createdAt.getTime());

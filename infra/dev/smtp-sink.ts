@@ -3,14 +3,20 @@
  * provider. It records every accepted message and includes a mailbox simulator: recipients at
  * `simulator.mailroom.test` behave according to their local part (see SIMULATOR_DOMAIN below).
  *
- * Also home to a few misbehaving servers for error tests (silent, resetting) and a tiny OAuth2
- * token endpoint for XOAUTH2 tests.
+ * An opt-in chaos mode (smtp-chaos.ts) drops connections, answers 421 or replies slowly.
+ *
+ * Re-exports the misbehaving servers for error tests (misbehaving-servers.ts: silent,
+ * resetting) and the OAuth2 token endpoint for XOAUTH2 tests (oauth-token-endpoint.ts).
  */
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import net from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { createSmtpChaos, type SmtpChaosOptions, type SmtpChaosReport } from './smtp-chaos';
+
+export { startTokenEndpoint, type TokenEndpoint, type TokenEndpointOptions } from './oauth-token-endpoint';
+export { findClosedPort, startResettingServer, startSilentServer } from './misbehaving-servers';
+export type { ChaosFault, ChaosStage, SinkAttempt, SmtpChaosOptions, SmtpChaosReport } from './smtp-chaos';
 
 export interface SinkMessage {
   from: string;
@@ -39,6 +45,8 @@ export interface SmtpSinkOptions {
   slowMs?: number;
   /** SIZE limit; larger messages are answered 552 by smtp-server */
   maxMessageBytes?: number;
+  /** Opt-in faults: drop connections, answer 421, reply slowly (off by default). */
+  chaos?: SmtpChaosOptions;
 }
 
 export interface SmtpSink {
@@ -49,6 +57,8 @@ export interface SmtpSink {
   messages: SinkMessage[];
   waitForMessages(n: number, timeoutMs?: number): Promise<SinkMessage[]>;
   countFor(mailroomId: string): number;
+  /** What chaos mode did, transaction by transaction; null when chaos mode is off. */
+  chaos: SmtpChaosReport | null;
   close(): Promise<void>;
 }
 
@@ -125,6 +135,19 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
   const timers = new Set<NodeJS.Timeout>();
   const authMethods = [...(opts.auth ? ['PLAIN', 'LOGIN'] : []), ...(opts.oauth2 ? ['XOAUTH2'] : [])];
 
+  /** The simulator's answer to RCPT TO. */
+  const rcptTo = (address: SMTPServerAddress, callback: (err?: Error | null) => void) => {
+    const mailbox = simulator ? simulatorMailbox(address.address) : undefined;
+    if (mailbox === 'tempfail-once') {
+      const key = address.address.toLowerCase();
+      if (seenTempfailOnce.has(key)) return callback();
+      seenTempfailOnce.add(key);
+    }
+    const rejection = mailbox === undefined ? undefined : RCPT_REJECTIONS[mailbox];
+    if (rejection) return callback(smtpError(rejection[0], rejection[1]));
+    return callback();
+  };
+
   const server = new SMTPServer({
     disabledCommands: ['STARTTLS'],
     allowInsecureAuth: true,
@@ -147,16 +170,20 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
       return ok ? callback(null, { user: auth.username }) : callback(invalid);
     },
 
-    onRcptTo(address: SMTPServerAddress, _session: SMTPServerSession, callback) {
-      const mailbox = simulator ? simulatorMailbox(address.address) : undefined;
-      if (mailbox === 'tempfail-once') {
-        const key = address.address.toLowerCase();
-        if (seenTempfailOnce.has(key)) return callback();
-        seenTempfailOnce.add(key);
-      }
-      const rejection = mailbox === undefined ? undefined : RCPT_REJECTIONS[mailbox];
-      if (rejection) return callback(smtpError(rejection[0], rejection[1]));
-      return callback();
+    onMailFrom(_address: SMTPServerAddress, session: SMTPServerSession, callback) {
+      if (!chaos) return callback();
+      chaos.begin(session);
+      chaos.at('mail', session, callback, () => callback());
+    },
+
+    onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback) {
+      if (!chaos) return rcptTo(address, callback);
+      chaos.note(session, { to: address.address });
+      const reply = (err?: Error | null) => {
+        if (err) chaos.end(session, 'rejected');
+        callback(err);
+      };
+      chaos.at('rcpt', session, callback, () => rcptTo(address, reply));
     },
 
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback) {
@@ -186,19 +213,30 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
         };
         const reply = () => {
           messages.push(message);
+          chaos?.end(session, 'accepted');
           for (const wake of [...waiters]) wake();
           callback(null, `2.0.0 Ok: queued as ${providerMessageId}`);
         };
-        const slow = simulator && to.some((addr) => simulatorMailbox(addr) === 'slow');
-        if (!slow) return reply();
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          reply();
-        }, slowMs);
-        timers.add(timer);
+        const accept = () => {
+          const slow = simulator && to.some((addr) => simulatorMailbox(addr) === 'slow');
+          if (!slow) return reply();
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            reply();
+          }, slowMs);
+          timers.add(timer);
+        };
+        if (!chaos) return accept();
+        chaos.note(session, { mailroomId: message.mailroomId });
+        chaos.at('data', session, callback, accept);
       });
     },
+
+    onClose(session: SMTPServerSession) {
+      chaos?.closed(session);
+    },
   });
+  const chaos = opts.chaos ? createSmtpChaos(opts.chaos, server) : null;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -218,6 +256,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
     url: `smtp://${credentials}${host}:${port}`,
     messages,
     countFor: (mailroomId) => messages.filter((m) => m.mailroomId === mailroomId).length,
+    chaos: chaos?.report ?? null,
     waitForMessages(n, timeoutMs = 5000) {
       if (messages.length >= n) return Promise.resolve(messages.slice());
       return new Promise((resolve, reject) => {
@@ -237,100 +276,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
     close() {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** A raw TCP server whose connections get `onSocket`; close() destroys every open socket. */
-async function startRawServer(onSocket: (socket: net.Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    onSocket(socket);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close() {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** Accepts TCP connections and never sends a greeting (client sees a greeting timeout). */
-export function startSilentServer(): Promise<{ port: number; close(): Promise<void> }> {
-  return startRawServer(() => undefined);
-}
-
-/** Accepts TCP connections and resets them at once (client sees ECONNRESET). */
-export function startResettingServer(): Promise<{ port: number; close(): Promise<void> }> {
-  return startRawServer((socket) => {
-    socket.resetAndDestroy();
-  });
-}
-
-/** A port nothing listens on: binds a server, notes the port, closes it again. */
-export async function findClosedPort(): Promise<number> {
-  const server = await startRawServer(() => undefined);
-  await server.close();
-  return server.port;
-}
-
-export interface TokenEndpointOptions {
-  accessToken: string;
-  /** when set, only this refresh token is accepted */
-  expectRefreshToken?: string;
-  /** when set, only this client_id is accepted */
-  clientId?: string;
-}
-
-export interface TokenEndpoint {
-  url: string;
-  /** number of requests received */
-  readonly calls: number;
-  close(): Promise<void>;
-}
-
-/** Minimal OAuth2 token endpoint for the refresh_token grant (form-encoded POST). */
-export async function startTokenEndpoint(opts: TokenEndpointOptions): Promise<TokenEndpoint> {
-  let calls = 0;
-  const server = http.createServer((req, res) => {
-    calls++;
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => {
-      const form = new URLSearchParams(body);
-      const ok =
-        req.method === 'POST' &&
-        form.get('grant_type') === 'refresh_token' &&
-        !!form.get('refresh_token') &&
-        (opts.expectRefreshToken === undefined || form.get('refresh_token') === opts.expectRefreshToken) &&
-        (opts.clientId === undefined || form.get('client_id') === opts.clientId);
-      const payload = ok ? { access_token: opts.accessToken, token_type: 'Bearer', expires_in: 3600 } : { error: 'invalid_grant' };
-      res.writeHead(ok ? 200 : 400, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(payload));
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/token`,
-    get calls() {
-      return calls;
-    },
-    close() {
-      server.closeAllConnections();
+      chaos?.stop();
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

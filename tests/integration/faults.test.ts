@@ -1,11 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { Queue } from 'bullmq';
-import { REPO_ROOT } from '../../infra/dev/process';
 import { startRedis, type RunningRedis } from '../../infra/dev/redis';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
-import { OPERATOR_TOKEN, startTestSystem, waitFor, type TestSystem } from '../support/system';
+import { startTestSystem, waitFor, type TestSystem } from '../support/system';
 import { countEntries, findEntries } from '../support/log-entry';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 
 const SIM = 'simulator.mailroom.test';
 
@@ -31,7 +28,8 @@ async function sendMany(sys: TestSystem, key: string, n: number, tag: string): P
 /** Accepted emails = entries with a final status; each reached the sink at most once. */
 async function reconcile(sys: TestSystem, sink: SmtpSink, ids: string[]) {
   const db = sys.mongo.db(sys.config.logsMongo.db);
-  await waitFor(async () => (await countEntries(db, { status: 'sent' })) >= ids.length, 150_000, `${ids.length} sent entries`);
+  // On a timeout, reconcile what is there: the counts below say what went wrong.
+  await waitFor(async () => (await countEntries(db, { status: 'sent' })) >= ids.length, 240_000).catch(() => undefined);
   const docs = await findEntries<{ _id: string; status: string }>(db, {}, { projection: { status: 1 } });
   const byId = new Map(docs.map((d) => [d._id, d.status]));
   const counts = ids.map((id) => sink.countFor(id));
@@ -69,67 +67,44 @@ describe('faults: the pipeline survives its servers going away', () => {
 
     it('when Redis restarts mid-run, then every accepted email ends with one entry and reaches the SMTP server at most once', async () => {
       const ws = await sys.createWorkspace('Redis restart');
-      const sending = sendMany(sys, ws.keys.send, 2000, 'rr');
+      const sending = sendMany(sys, ws.keys.send, 5000, 'rr');
       await waitFor(async () => sink.messages.length >= 300, 60_000, 'first 300 hand-offs');
       await redis.restart();
       const ids = await sending;
-      expect(ids.length).toBeGreaterThan(1500); // requests during the restart may be refused with 503
+      expect(ids.length).toBeGreaterThan(4000); // requests during the restart may be refused with 503
       const r = await reconcile(sys, sink, ids);
       process.stdout.write(`[faults] Redis restart: ${ids.length} accepted, ${JSON.stringify(r)}\n`);
       expect(r).toEqual({ entries: ids.length, missing: 0, duplicates: 0, neverSent: 0 });
-    }, 180_000);
+    }, 300_000);
   });
 
   describe('a worker killed with SIGKILL mid-batch', () => {
     let sys: TestSystem;
-    const children: ChildProcess[] = [];
+    const workers: WorkerProcess[] = [];
 
     beforeAll(async () => {
       sys = await startTestSystem({ env: { MANAGED_SMTP_URL: sink.url, RATE_LIMIT_SEND_PER_MINUTE: '0' }, worker: false });
     });
     afterAll(async () => {
-      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+      await Promise.all(workers.map((w) => w.stop('SIGKILL')));
       await sys?.close();
     });
-
-    const startWorkerProcess = async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')], {
-        cwd: REPO_ROOT,
-        env: {
-          ...process.env,
-          NODE_ENV: 'test',
-          LOG_LEVEL: 'info',
-          REDIS_URL: sys.config.redisUrl,
-          MONGODB_URI: sys.config.mongo.uri,
-          LOGS_MONGODB_DB: sys.config.logsMongo.db,
-          OPERATOR_TOKEN,
-          SECRETS_KEY: 'test-secrets-key-0123456789abcdef',
-          QUEUE_PREFIX: sys.config.queuePrefix,
-          MANAGED_SMTP_URL: sink.url,
-          MANAGED_FROM: sys.config.managed.from,
-          // Short SMTP timeouts keep the job lock (and so the stall recovery) at 30 s.
-          SMTP_SOCKET_TIMEOUT_MS: '5000',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.push(child);
-      let out = '';
-      child.stdout!.on('data', (d) => (out += d));
-      child.stderr!.on('data', (d) => (out += d));
-      await waitFor(async () => out.includes('worker ready'), 30_000, 'worker ready');
-      return child;
-    };
 
     it('when the worker dies, then a new one finishes the rest: every email sent once, or send_failed EHANDOFF_UNKNOWN, never twice', async () => {
       const ws = await sys.createWorkspace('SIGKILL');
       const ids = await sendMany(sys, ws.keys.send, 1000, 'kill');
       expect(ids).toHaveLength(1000);
-      const first = await startWorkerProcess();
+      const startWorker = async () => {
+        const w = await startWorkerProcess(sys);
+        workers.push(w);
+        return w;
+      };
+      const first = await startWorker();
       const before = sink.messages.length;
       await waitFor(async () => sink.messages.length - before >= 200, 60_000, '200 hand-offs');
-      first.kill('SIGKILL');
+      await first.stop('SIGKILL');
       // The killed worker's active jobs are retried once their locks expire (30 s).
-      await startWorkerProcess();
+      await startWorker();
       const db = sys.mongo.db(sys.config.logsMongo.db);
       await waitFor(
         async () => (await countEntries(db, { status: { $in: ['sent', 'send_failed'] } })) >= 1000,

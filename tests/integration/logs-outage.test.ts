@@ -1,4 +1,5 @@
 import { startFerretdb, type RunningFerretdb } from '../../infra/dev/ferretdb';
+import { sleep } from '../../infra/dev/process';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { createOutbox } from '@mailroom/shared';
 import { MongoClient } from 'mongodb';
@@ -7,22 +8,23 @@ import { countEntries, findEntries, findEntry } from '../support/log-entry';
 
 const SIM = 'simulator.mailroom.test';
 
+/** A logs database of its own, so a test can stop it without touching other tests. */
+async function startWithOwnLogsDb(env: Record<string, string>) {
+  const logsDb = await startFerretdb();
+  const sink = await startSmtpSink();
+  const sys = await startTestSystem({
+    env: { MANAGED_SMTP_URL: sink.url, LOGS_MONGODB_URI: logsDb.uri, MONGODB_SERVER_SELECTION_TIMEOUT_MS: '500', ...env },
+  });
+  return { logsDb, sink, sys };
+}
+
 describe('the logs database goes away after the SMTP server accepted a message', () => {
   let logsDb: RunningFerretdb;
   let sink: SmtpSink;
   let sys: TestSystem;
 
   beforeAll(async () => {
-    // A logs database of its own, so this test can stop it without touching other tests.
-    logsDb = await startFerretdb();
-    sink = await startSmtpSink();
-    sys = await startTestSystem({
-      env: {
-        MANAGED_SMTP_URL: sink.url,
-        LOGS_MONGODB_URI: logsDb.uri,
-        MONGODB_SERVER_SELECTION_TIMEOUT_MS: '500',
-      },
-    });
+    ({ logsDb, sink, sys } = await startWithOwnLogsDb({}));
   });
   afterAll(async () => {
     await sys?.close();
@@ -130,4 +132,97 @@ describe('the logs database goes away after the SMTP server accepted a message',
       await queue.close();
     }
   });
+});
+
+describe('the logs database is down for 30 s in the middle of a load of sends', () => {
+  const EMAILS = 1500;
+  const OUTAGE_MS = 30_000;
+  let logsDb: RunningFerretdb;
+  let sink: SmtpSink;
+  let sys: TestSystem;
+
+  beforeAll(async () => {
+    ({ logsDb, sink, sys } = await startWithOwnLogsDb({ RATE_LIMIT_SEND_PER_MINUTE: '0' }));
+  });
+  afterAll(async () => {
+    await sys?.close();
+    await sink?.close();
+    await logsDb?.stop();
+  });
+
+  /** Sends `n` emails through the API, 16 clients at once, at about `perSecond` in all. */
+  const sendPaced = async (key: string, n: number, perSecond: number): Promise<Array<{ id: string; at: number }>> => {
+    const accepted: Array<{ id: string; at: number }> = [];
+    const start = Date.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < n) {
+          const i = next++;
+          const due = start + (i * 1000) / perSecond;
+          if (due > Date.now()) await sleep(due - Date.now());
+          const r = await sys.request('POST', '/v1/emails', {
+            key,
+            body: { to: `delivered+load${i}@${SIM}`, type: 'automation', subject: `Load ${i}`, text: 'Automated' },
+          });
+          if (r.status === 202) accepted.push({ id: r.body.id, at: Date.now() });
+        }
+      }),
+    );
+    return accepted;
+  };
+
+  it('when the logs DB stops for 30 s while emails are sent, then none is lost or sent twice and all entries appear once it is back', async () => {
+    const ws = await sys.createWorkspace('Long outage');
+    const outbox = createOutbox(sys.redis, sys.config.queuePrefix);
+    // About 15 s of sending: the first few seconds before the stop, the rest during it.
+    const sending = sendPaced(ws.keys.send, EMAILS, 100);
+    await waitFor(async () => sink.messages.length >= 300, 30_000, 'first 300 hand-offs');
+    const stoppedAt = Date.now();
+    await logsDb.kill();
+    let peakOutbox = 0;
+    while (Date.now() - stoppedAt < OUTAGE_MS) {
+      peakOutbox = Math.max(peakOutbox, await outbox.size());
+      await sleep(500);
+    }
+    const accepted = await sending;
+    expect(accepted).toHaveLength(EMAILS);
+    const ids = accepted.map((a) => a.id);
+    const acceptedDuring = accepted.filter((a) => a.at >= stoppedAt).length;
+    const handedOffDuring = sink.messages.filter((m) => m.receivedAt.getTime() >= stoppedAt).length;
+    await logsDb.start();
+    const backAt = Date.now();
+
+    const client = await MongoClient.connect(logsDb.uri);
+    try {
+      const db = client.db(sys.config.logsMongo.db);
+      // The flusher writes what waited in the outbox in chunks, about 2 s for 1,200 outcomes here
+      // (written one by one it took about 55 s): 30 s catches a flusher that went slow again.
+      await waitFor(async () => (await countEntries(db, { status: 'sent' })) >= EMAILS, 30_000, `${EMAILS} sent entries`);
+      const entriesMs = Date.now() - backAt;
+      await waitFor(async () => (await outbox.size()) === 0, 10_000, 'outbox drained');
+      const drainMs = Date.now() - backAt;
+      const docs = await findEntries<{ _id: string; status: string }>(db, {}, { projection: { status: 1 } });
+      const counts = ids.map((id) => sink.countFor(id));
+      process.stdout.write(
+        `[faults] logs DB down ${backAt - stoppedAt} ms: ${ids.length} accepted (${acceptedDuring} while down), ` +
+          `${handedOffDuring} handed off while down, outbox peak ${peakOutbox}; once back, all entries in ${entriesMs} ms, ` +
+          `outbox empty in ${drainMs} ms; entries ${docs.length}, not sent ${docs.filter((d) => d.status !== 'sent').length}, ` +
+          `twice ${counts.filter((c) => c > 1).length}, never ${counts.filter((c) => c === 0).length}\n`,
+      );
+      // The outage was real: emails went out while the logs DB was down, their outcomes waiting in Redis.
+      expect(acceptedDuring).toBeGreaterThan(0);
+      expect(handedOffDuring).toBeGreaterThan(0);
+      expect(peakOutbox).toBeGreaterThan(0);
+      // Exactly once at the SMTP server; one entry per email, sent; accepted by the sink = entries sent.
+      expect(counts.filter((c) => c !== 1)).toEqual([]);
+      expect(sink.messages).toHaveLength(EMAILS);
+      expect(docs).toHaveLength(EMAILS);
+      expect(new Set(docs.map((d) => d._id)).size).toBe(EMAILS);
+      expect(docs.filter((d) => d.status !== 'sent')).toEqual([]);
+      expect(docs.map((d) => d._id).sort()).toEqual(sink.messages.map((m) => m.mailroomId).sort());
+    } finally {
+      await client.close();
+    }
+  }, 180_000);
 });

@@ -1,23 +1,32 @@
+import os from 'node:os';
 import { Queue } from 'bullmq';
 import { startRedisCluster, type RunningRedisCluster } from '../../infra/dev/redis-cluster';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
 import { countEntries, findEntries } from '../support/log-entry';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 
 const SIM = 'simulator.mailroom.test';
 
-describe('the pipeline on a 3-node Redis Cluster with three workers', () => {
+describe('the pipeline on a 3-node Redis Cluster with three worker processes', () => {
   let cluster: RunningRedisCluster;
   let sink: SmtpSink;
   let sys: TestSystem;
+  const workers: WorkerProcess[] = [];
 
   beforeAll(async () => {
     cluster = await startRedisCluster(3);
     sink = await startSmtpSink();
     sys = await startTestSystem({ env: { MANAGED_SMTP_URL: sink.url, REDIS_URL: cluster.url, SEND_ATTEMPTS: '3' }, worker: false });
-    await Promise.all([sys.startWorker(), sys.startWorker(), sys.startWorker()]);
-  }, 60_000);
+    // Three worker processes with the system's environment (so REDIS_URL is the cluster). All
+    // starts settle before beforeAll ends, so afterAll sees every process that came up.
+    const started = await Promise.allSettled([0, 1, 2].map(() => startWorkerProcess(sys, { readyTimeoutMs: 60_000 })));
+    for (const s of started) if (s.status === 'fulfilled') workers.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  }, 120_000);
   afterAll(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
     await sys?.close();
     await sink?.close();
     await cluster?.stop();
@@ -67,6 +76,17 @@ describe('the pipeline on a 3-node Redis Cluster with three workers', () => {
     const queue = new Queue('send-email', { connection: sys.redis, prefix: sys.config.queuePrefix });
     try {
       expect(await queue.getCompletedCount()).toBe(295);
+      // The load was shared: each process sent some. A job's processedBy is the send worker's
+      // name (host:pid) from the attempt that completed it.
+      const sentBy = new Map(workers.map((w) => [`${os.hostname()}:${w.child.pid}`, 0]));
+      for (const job of await queue.getCompleted(0, -1)) {
+        if (job.returnvalue?.status !== 'sent') continue;
+        const by = job.processedBy ?? '(none)';
+        sentBy.set(by, (sentBy.get(by) ?? 0) + 1);
+      }
+      process.stdout.write(`[cluster] sent per worker process: ${JSON.stringify(Object.fromEntries(sentBy))}\n`);
+      expect(sentBy.size).toBe(3);
+      for (const n of sentBy.values()) expect(n).toBeGreaterThan(0);
     } finally {
       await queue.close();
     }

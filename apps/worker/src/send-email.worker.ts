@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import {
   ERROR_HINTS,
@@ -20,6 +21,9 @@ export interface SendResult {
   status: 'sent' | 'already-sent';
   providerMessageId: string | null;
 }
+
+/** How long the send path keeps retrying a Redis write that must not be lost (see untilRedisAnswers). */
+const REDIS_RETRY_MS = 20_000;
 
 /** Patterns that find the provider's message id in an SMTP "250" reply to DATA. Data, not code. */
 const PROVIDER_ID_PATTERNS: RegExp[] = [
@@ -158,8 +162,9 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       throw new UnrecoverableError('EHANDOFF_UNKNOWN: an earlier hand-off did not finish');
     }
 
+    let info: { response?: string };
     try {
-      const info = await transport.transporter.sendMail({
+      info = await transport.transporter.sendMail({
         from: transport.from,
         to: c.to,
         ...(c.cc ? { cc: c.cc } : {}),
@@ -177,33 +182,25 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
           ...(a.contentType ? { contentType: a.contentType } : {}),
         })),
       });
-      const providerMessageId = providerMessageIdFrom(info.response);
-      await record({
-        ...base,
-        status: 'sent',
-        providerMessageId,
-        error: null,
-        errorCode: null,
-        errorHint: null,
-        nextRetryAt: null,
-        sentAt: new Date().toISOString(),
-      });
-      return { status: 'sent', providerMessageId };
     } catch (err) {
       // The server (or the network) answered with an error: nothing was accepted.
-      await outbox.abortHandOff(data.emailId);
       const n = normalizeSendError(err, sendMethod);
       const final = n.permanent || attempt >= maxAttempts;
-      await record({
-        ...base,
-        status: final ? 'send_failed' : 'queued',
-        providerMessageId: null,
-        error: n.message,
-        errorCode: n.errorCode,
-        errorHint: n.errorHint,
-        nextRetryAt: final ? null : nextRetryAt(job, attempt)!.toISOString(),
-        sentAt: new Date().toISOString(),
-      });
+      // Redis may be restarting right now: these two are retried, or a retry of this job would
+      // find the hand-off still open and report an email that never left as "unknown".
+      await untilRedisAnswers(() => outbox.abortHandOff(data.emailId));
+      await untilRedisAnswers(() =>
+        record({
+          ...base,
+          status: final ? 'send_failed' : 'queued',
+          providerMessageId: null,
+          error: n.message,
+          errorCode: n.errorCode,
+          errorHint: n.errorHint,
+          nextRetryAt: final ? null : nextRetryAt(job, attempt)!.toISOString(),
+          sentAt: new Date().toISOString(),
+        }),
+      );
       log.info(
         { emailId: data.emailId, workspaceId: data.workspaceId, attempt, errorCode: n.errorCode, final },
         final ? 'send failed' : 'send attempt failed, will retry',
@@ -212,7 +209,40 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       if (n.permanent) throw new UnrecoverableError(message);
       throw new Error(message);
     }
+
+    // The SMTP server accepted the email. Nothing after this point may treat it as unsent: a
+    // failure to record it (Redis restarting) is retried, never taken for a send error.
+    const providerMessageId = providerMessageIdFrom(info.response);
+    await untilRedisAnswers(() =>
+      record({
+        ...base,
+        status: 'sent',
+        providerMessageId,
+        error: null,
+        errorCode: null,
+        errorHint: null,
+        nextRetryAt: null,
+        sentAt: new Date().toISOString(),
+      }),
+    );
+    return { status: 'sent', providerMessageId };
   };
+}
+
+/**
+ * Runs `fn` until it resolves, for up to REDIS_RETRY_MS (a Redis restart or failover takes
+ * seconds; the job's lock lasts at least 30 s), backing off from 50 ms to 1 s. Then rethrows.
+ */
+async function untilRedisAnswers<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + REDIS_RETRY_MS;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() + delay > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 /** The BullMQ worker on the send-email queue. Nothing runs until `main.ts` calls this. */
@@ -220,6 +250,8 @@ export function createSendEmailWorker(deps: SendEmailWorkerDeps): Worker<unknown
   return new Worker(QUEUES.sendEmail, createSendEmailProcessor(deps), {
     connection: deps.connection,
     prefix: deps.config.queuePrefix,
+    // Stored on each job as `processedBy`, so a job tells which process (last) ran it.
+    name: `${os.hostname()}:${process.pid}`,
     concurrency: deps.config.send.concurrency,
     // Sends take seconds at most; a lock well above the SMTP timeouts avoids false stalls.
     lockDuration: Math.max(30_000, deps.config.send.socketTimeoutMs + 10_000),

@@ -21,7 +21,7 @@ import { createTransportRegistry } from './transports/transport-registry';
 export interface WorkerApp {
   /** Finishes active jobs, writes what the outbox still holds if it can, closes connections. */
   close(): Promise<void>;
-  /** Writes staged outcomes now (the timer does it every OUTBOX_FLUSH_INTERVAL_MS). */
+  /** Writes staged outcomes now, whatever their age (the timer does it every OUTBOX_FLUSH_INTERVAL_MS). */
   flushOutbox(): Promise<{ written: number; left: number }>;
 }
 
@@ -61,17 +61,22 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
   eventWorker.on('error', (err) => log.error({ err }, 'delivery event worker error'));
 
   let flushing: Promise<{ written: number; left: number }> | null = null;
-  const flushOutbox = () => {
-    flushing ??= outbox.flush(logs).finally(() => {
+  // The timer leaves outcomes staged in the last few seconds to the jobs writing them.
+  const minAgeMs = Math.max(5_000, 5 * config.send.outboxFlushIntervalMs);
+  const flushOutbox = async (opts: { minAgeMs?: number } = {}) => {
+    // One pass at a time; a caller that wants everything waits for the timer's pass to end.
+    while (flushing) await flushing.catch(() => undefined);
+    flushing = outbox.flush(logs, opts).finally(() => {
       flushing = null;
     });
     return flushing;
   };
   const timer = setInterval(() => {
     if (flushing) return;
-    flushOutbox()
+    flushOutbox({ minAgeMs })
       .then(({ written, left }) => {
-        if (written || left) log.info({ written, left }, 'outbox flushed');
+        // `left` alone is normal under load (outcomes younger than minAgeMs).
+        if (written) log.info({ written, left }, 'outbox flushed');
       })
       .catch((err) => log.warn({ err }, 'outbox flush failed'));
   }, config.send.outboxFlushIntervalMs);
@@ -82,7 +87,7 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
   log.info({ concurrency: config.send.concurrency, queuePrefix: config.queuePrefix }, 'worker ready');
 
   return {
-    flushOutbox,
+    flushOutbox: () => flushOutbox(),
     async close() {
       clearInterval(timer);
       await worker.close();

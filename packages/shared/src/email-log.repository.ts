@@ -80,7 +80,10 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
 
   /** The stored entry is newer than this outcome: a later attempt, or events own the status. */
   const isStale = (current: Pick<EmailLogDoc, 'attempts' | 'status'>, o: SendOutcome) =>
-    current.attempts > o.attempts || !OUTCOME_STATUSES.includes(current.status);
+    current.attempts > o.attempts ||
+    // An attempt the SMTP server accepted stays `sent`: nothing later in that attempt undoes it.
+    (current.attempts === o.attempts && current.status === 'sent' && o.status !== 'sent') ||
+    !OUTCOME_STATUSES.includes(current.status);
 
   // An entry that already exists (a retry, a replay from the outbox, a pre-created resend) is
   // read and updated by `_id`.

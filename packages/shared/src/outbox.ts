@@ -1,9 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import type { RedisClient as Redis } from './redis';
 import type { EmailLogRepository, SendOutcome } from './email-log.repository';
 import { ownKey } from './redis';
 
 /** How long we remember that an email was handed off, so no retry sends it a second time. */
 const HANDED_OFF_TTL_SECONDS = 7 * 24 * 3600;
+/** Staged outcomes a flush reads (HSCAN COUNT) and writes at a time. */
+const FLUSH_CHUNK = 500;
 
 // Deletes the outbox entry only if it is still the version we wrote to the database.
 const SETTLE_SCRIPT = `
@@ -27,15 +30,20 @@ export interface Outbox {
   /**
    * Marks the start of a hand-off to the SMTP server. False when an earlier attempt began one
    * and never finished it (its worker died): whether that email left is unknown, so it must not
-   * be sent again blindly.
+   * be sent again blindly. `token` names this attempt (random by default), so a start that
+   * reached Redis twice (a resent command) is still recognised as this attempt's own.
    */
-  beginHandOff(id: string): Promise<boolean>;
+  beginHandOff(id: string, token?: string): Promise<boolean>;
   /** The hand-off failed with a known error: a retry may send again. */
   abortHandOff(id: string): Promise<void>;
   /** Writes an outcome through the outbox; false when the database write failed (it stays staged). */
   write(logs: EmailLogRepository, outcome: SendOutcome): Promise<boolean>;
-  /** Writes every staged outcome it can; returns how many were written and how many are left. */
-  flush(logs: EmailLogRepository): Promise<{ written: number; left: number }>;
+  /**
+   * Writes staged outcomes, a chunk at a time, and stops at the first failed write; returns how
+   * many were written and how many are left. `minAgeMs` leaves outcomes younger than that (by
+   * their `sentAt`) to the jobs that are writing them.
+   */
+  flush(logs: EmailLogRepository, opts?: { minAgeMs?: number }): Promise<{ written: number; left: number }>;
   size(): Promise<number>;
 }
 
@@ -58,8 +66,11 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
     async settle(id, token) {
       await redis.eval(SETTLE_SCRIPT, 1, hashKey, id, token);
     },
-    async beginHandOff(id) {
-      return (await redis.set(sendingKey(id), '1', 'EX', HANDED_OFF_TTL_SECONDS, 'NX')) === 'OK';
+    async beginHandOff(id, token = randomUUID()) {
+      if ((await redis.set(sendingKey(id), token, 'EX', HANDED_OFF_TTL_SECONDS, 'NX')) === 'OK') return true;
+      // ioredis resends a command left unanswered when the connection dropped (a Redis restart):
+      // the first SET may have gone through, so a key holding our own token is our own start.
+      return (await redis.get(sendingKey(id))) === token;
     },
     async abortHandOff(id) {
       await redis.del(sendingKey(id));
@@ -79,22 +90,39 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
       await outbox.settle(outcome.id, token);
       return true;
     },
-    async flush(logs) {
+    async flush(logs, opts = {}) {
+      const minAgeMs = opts.minAgeMs ?? 0;
       let cursor = '0';
       let written = 0;
       let left = 0;
+      // Once a write fails the database is away: the rest waits for the next pass.
+      let failed = false;
       do {
-        const [next, flat] = await redis.hscan(hashKey, cursor, 'COUNT', 200);
+        const [next, flat] = await redis.hscan(hashKey, cursor, 'COUNT', FLUSH_CHUNK);
         cursor = next;
+        const due: Array<{ id: string; token: string; outcome: SendOutcome }> = [];
         for (let i = 0; i < flat.length; i += 2) {
-          const id = flat[i]!;
           const token = flat[i + 1]!;
-          try {
-            await logs.recordOutcome(JSON.parse(token) as SendOutcome);
-            await outbox.settle(id, token);
-            written++;
-          } catch {
+          const outcome = JSON.parse(token) as SendOutcome;
+          // A young outcome is most likely being written by the job that staged it.
+          if (failed || Date.now() - Date.parse(outcome.sentAt) < minAgeMs) left++;
+          else due.push({ id: flat[i]!, token, outcome });
+        }
+        // Written together, so the repository batches them (one by one, a backlog of thousands
+        // after an outage would take minutes).
+        const ok = await Promise.all(
+          due.map(({ id, token, outcome }) =>
+            logs.recordOutcome(outcome).then(
+              () => outbox.settle(id, token).then(() => true),
+              () => false,
+            ),
+          ),
+        );
+        for (const w of ok) {
+          if (w) written++;
+          else {
             left++;
+            failed = true;
           }
         }
       } while (cursor !== '0');
