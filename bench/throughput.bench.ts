@@ -10,7 +10,7 @@
  * with its own worker, queue prefix and databases, so their counts do not mix.
  *
  *   pnpm exec tsx bench/throughput.bench.ts [--emails=5000] [--concurrency=64] [--handler=sqlite|postgresql]
- *     [--via=api|library|both] [--chunk=200] [--mongo-uri=…] [--redis-url=…]
+ *     [--via=api|library|both] [--chunk=200] [--workers=1] [--mongo-uri=…] [--redis-url=…]
  * With --handler=postgresql, FerretDB stores in a fresh database on 127.0.0.1:5432 (user postgres).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -38,6 +38,8 @@ import { startRedis } from '../infra/dev/redis';
 const EMAILS = Number(arg('emails', '5000'));
 const CONCURRENCY = Number(arg('concurrency', '64'));
 const CHUNK = Number(arg('chunk', '200'));
+/** Worker processes sharing the queue (a deployment's worker replicas); each has its own RSS. */
+const WORKERS = Number(arg('workers', '1'));
 const VIA = arg('via', 'both');
 if (!['api', 'library', 'both'].includes(VIA)) throw new Error(`--via must be api, library or both, not ${VIA}`);
 const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
@@ -191,8 +193,10 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
   try {
     const api = via === 'api' ? await child('api', 'apps/api/src/main.ts', env, /api listening/) : null;
     if (api) children.push(api);
-    const worker = await child('worker', 'apps/worker/src/main.ts', env, /worker ready/);
-    children.push(worker);
+    const workers = await Promise.all(
+      Array.from({ length: WORKERS }, () => child('worker', 'apps/worker/src/main.ts', env, /worker ready/)),
+    );
+    children.push(...workers);
     const base = `http://127.0.0.1:${env.PORT}`;
     // The API leg sends with a key; the library leg passes the workspace id, as trusted code does.
     const ws = api
@@ -209,14 +213,16 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
     // The library leg's producer runs in this process: its CPU is the enqueueing side's.
     const cpuPids: Record<string, number> = {
       ...(api ? { api: api.pid! } : { 'bench (producer)': process.pid }),
-      worker: worker.pid!,
+      ...Object.fromEntries(workers.map((w, i) => [WORKERS === 1 ? 'worker' : `worker ${i + 1}`, w.pid!])),
       ...s.servers,
     };
     const cpuBefore = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid)]));
     const pgBefore = postgresCpuSeconds();
-    let peakRss = rssMb(worker.pid!);
+    // The largest of the workers' RSS (each is its own process with its own limit).
+    const workerRss = () => Math.max(...workers.map((w) => rssMb(w.pid!)).filter((x) => !Number.isNaN(x)));
+    let peakRss = workerRss();
     const sampler = setInterval(() => {
-      peakRss = Math.max(peakRss, rssMb(worker.pid!));
+      peakRss = Math.max(peakRss, workerRss());
     }, 100);
     const started = Date.now();
     let rejected = 0;
@@ -287,7 +293,7 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
     const ceiling = Math.min(s.smtp, s.logs);
     say(`end to end${api ? '' : ' (library)'}: ${done}/${EMAILS} entries written, ${e2e.toFixed(0)} emails/s`);
     say(`latency enqueue → entry: p50 ${pct(lat, 50).toFixed(0)} ms, p95 ${pct(lat, 95).toFixed(0)} ms`);
-    say(`worker peak RSS: ${peakRss.toFixed(0)} MB`);
+    say(`worker peak RSS: ${peakRss.toFixed(0)} MB${WORKERS > 1 ? ` (the largest of ${WORKERS} worker processes)` : ''}`);
     say(
       `RESULT${api ? '' : ' via=library'} e2e=${e2e.toFixed(0)}/s smtp_ceiling=${s.smtp.toFixed(0)}/s log_ceiling=${s.logs.toFixed(0)}/s ratio=${((e2e / ceiling) * 100).toFixed(0)}% of min(ceilings) p50=${pct(lat, 50).toFixed(0)}ms p95=${pct(lat, 95).toFixed(0)}ms worker_rss=${peakRss.toFixed(0)}MB`,
     );

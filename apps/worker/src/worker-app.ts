@@ -30,17 +30,21 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
   const redis = createRedis(config.redisUrl, 'worker');
   // ioredis reconnects by itself; log instead of letting it print unhandled errors.
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
+  // Our own keys (outbox, hand-off marks, cache versions) on a second connection that pipelines
+  // the commands of concurrently running jobs into one write; BullMQ keeps the first to itself.
+  const own = createRedis(config.redisUrl, 'worker', { enableAutoPipelining: true });
+  own.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const dbs = await connectDatabases(config, 'mailroom-worker');
   const logs = createEmailLogRepository(dbs.logs);
   await logs.ensureIndexes();
   const secretBox = createSecretBox(config.secretsKey);
   const settings = createEmailSettingsRepository(dbs.main, secretBox);
-  const suppressions = createCachedSuppressionRepository(createSuppressionRepository(dbs.main), redis, config.queuePrefix);
+  const suppressions = createCachedSuppressionRepository(createSuppressionRepository(dbs.main), own, config.queuePrefix);
   await suppressions.ensureIndexes();
   const events = createEmailEventsRepository(dbs.logs, { machineWindowMs: config.tracking.machineOpenWindowSeconds * 1000 });
   await events.ensureIndexes();
-  const outbox = createOutbox(redis, config.queuePrefix);
-  const transports = createTransportRegistry({ config, settings, redis, log });
+  const outbox = createOutbox(own, config.queuePrefix);
+  const transports = createTransportRegistry({ config, settings, redis: own, log });
 
   const worker = createSendEmailWorker({
     config,
@@ -51,7 +55,7 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
     log,
     suppressions,
     tracking: {
-      settings: createCachedTrackingSettings(createTrackingSettingsRepository(dbs.main), redis, config.queuePrefix),
+      settings: createCachedTrackingSettings(createTrackingSettingsRepository(dbs.main), own, config.queuePrefix),
       tokens: createTrackingTokens(secretBox.deriveKey('tracking-v1')),
     },
     onLogsWriteFailed: (err) => log.warn({ err }, 'logs database unavailable; outcome kept in the outbox'),
@@ -95,6 +99,7 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
       await flushOutbox().catch((err) => log.warn({ err }, 'final outbox flush failed'));
       await transports.close();
       await redis.quit().catch(() => redis.disconnect());
+      await own.quit().catch(() => own.disconnect());
       await dbs.close();
     },
   };

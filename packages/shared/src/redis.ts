@@ -21,6 +21,8 @@ export function createRedis(url: string, role: 'worker' | 'client', extra: Redis
   return new Cluster(
     seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
     {
+      // A cluster-level option (ioredis pipelines per node); the rest applies to each node.
+      ...(extra.enableAutoPipelining ? { enableAutoPipelining: true } : {}),
       redisOptions: {
         ...options,
         ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
