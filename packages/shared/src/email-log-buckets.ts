@@ -1,6 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import { partitionOf, partitionOfMonth } from './email-log-partitions';
 import { isDuplicateKeyError } from './mongo';
+import { createPartsCheck } from './email-log-parts-check';
 
 /*
  * Time buckets of the email log. Every entry stores the UTC month, day and hour of its `sentAt`
@@ -106,6 +107,8 @@ export interface LogDirectory {
   ensureIndexes(): Promise<void>;
   /** Counts entries into their workspace's buckets; call before the entries are written. */
   register(entries: ReadonlyArray<{ id: string; workspaceId: string; sentAt: Date | string }>): Promise<void>;
+  /** Resolves once this process has checked the partition names it registered (see email-log-parts-check.ts). */
+  partsChecked(): Promise<void>;
   /** A workspace's month documents (a handful: one per month it sent in). */
   workspaceMonths(workspaceId: string): Promise<LogMonthDoc[]>;
   /** A workspace's counts per hour of one day (`h00` → n). */
@@ -138,6 +141,8 @@ async function upsertInc<T extends { _id: string }>(
 export function createLogDirectory(logsDb: Db): LogDirectory {
   const months: Collection<LogMonthDoc> = logsDb.collection('email_log_months');
   const hours: Collection<LogDayHoursDoc> = logsDb.collection('email_log_hours');
+  // Re-adds a partition name a concurrent writer dropped on FerretDB (email-log-parts-check.ts).
+  const partsCheck = createPartsCheck(months);
 
   return {
     async ensureIndexes() {
@@ -178,7 +183,9 @@ export function createLogDirectory(logsDb: Db): LogDirectory {
       ];
       // A few at a time: usually two or four documents per batch of outcomes.
       for (let i = 0; i < writes.length; i += 8) await Promise.all(writes.slice(i, i + 8).map((w) => w()));
+      for (const [id, g] of byMonth) partsCheck.watch(id, g.parts);
     },
+    partsChecked: () => partsCheck.idle(),
 
     workspaceMonths(workspaceId) {
       return months.find({ workspaceId }).toArray();
