@@ -43,13 +43,13 @@ const WORKERS = Number(arg('workers', '1'));
 const VIA = arg('via', 'both');
 if (!['api', 'library', 'both'].includes(VIA)) throw new Error(`--via must be api, library or both, not ${VIA}`);
 const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
-/** `--cpu-prof=DIR`: the worker writes a V8 CPU profile there when it exits (open it in Chrome's DevTools). */
+/** `--cpu-prof=DIR`: the worker and the API write V8 CPU profiles there when they exit (open them in Chrome's DevTools). */
 const CPU_PROF = arg('cpu-prof', '');
 
 function child(name: string, entry: string, env: Record<string, string | undefined>, readyLine: RegExp): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     // node itself (not the tsx launcher), so pid, CPU and RSS are the app's own.
-    const prof = CPU_PROF && name === 'worker' ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
+    const prof = CPU_PROF && (name === 'worker' || name === 'api') ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
     const c = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(REPO_ROOT, entry)], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
