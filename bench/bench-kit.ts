@@ -1,4 +1,5 @@
 /** Small helpers shared by the benchmark scripts: flags, percentiles, timestamped output, CPU used. */
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** `--name=value` from the command line, or `dflt`. */
@@ -38,4 +39,26 @@ export function postgresCpuSeconds(): number {
     }
   }
   return total;
+}
+
+/** SIGTERM, then wait for the exit so the next leg does not share the CPU with it. */
+export function stop(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => (c.kill('SIGKILL'), resolve()), 10_000);
+    c.once('exit', () => (clearTimeout(t), resolve()));
+    c.kill('SIGTERM');
+  });
+}
+
+/** Resident memory of a process in MB (NaN once it has exited). */
+export function rssMb(pid: number): number {
+  let status = '';
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return NaN; // the process has exited
+  }
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
 }

@@ -14,11 +14,9 @@
  * With --handler=postgresql, FerretDB stores in a fresh database on 127.0.0.1:5432 (user postgres).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { MongoClient } from 'mongodb';
-import nodemailer from 'nodemailer';
 import {
   createEmailProducer,
   createOutbox,
@@ -27,10 +25,10 @@ import {
   createSendEmailQueue,
   createWorkspaceRepository,
   loadConfig,
-  newId,
   type SendEmailInput,
 } from '@mailroom/shared';
-import { arg, cpuSeconds, pct, postgresCpuSeconds, say, sleep } from './bench-kit';
+import { arg, cpuSeconds, pct, postgresCpuSeconds, rssMb, say, sleep, stop } from './bench-kit';
+import { logCeiling, smtpCeiling } from './ceilings';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
@@ -64,94 +62,6 @@ function child(name: string, entry: string, env: Record<string, string | undefin
     c.stderr!.on('data', onData);
     c.once('exit', (code) => reject(new Error(`${name} exited (${code}) before it was ready:\n${out.slice(-2000)}`)));
   });
-}
-
-/** SIGTERM, then wait for the exit so the next leg does not share the CPU with it. */
-function stop(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(() => (c.kill('SIGKILL'), resolve()), 10_000);
-    c.once('exit', () => (clearTimeout(t), resolve()));
-    c.kill('SIGTERM');
-  });
-}
-
-function rssMb(pid: number): number {
-  let status = '';
-  try {
-    status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return NaN; // the process has exited
-  }
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-async function smtpCeiling(port: number, n: number): Promise<number> {
-  const t = nodemailer.createTransport({
-    host: '127.0.0.1',
-    port,
-    secure: false,
-    ignoreTLS: true,
-    pool: true,
-    maxConnections: 5,
-    maxMessages: 1000,
-  });
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < n) {
-        const i = next++;
-        await t.sendMail({
-          from: 'bench@mailroom.test',
-          to: `delivered+${i}@simulator.mailroom.test`,
-          subject: `Ceiling ${i}`,
-          html: '<p>Hello</p>',
-        });
-      }
-    }),
-  );
-  const rate = n / ((performance.now() - started) / 1000);
-  t.close();
-  return rate;
-}
-
-async function logCeiling(mongoUri: string, n: number): Promise<number> {
-  const client = await MongoClient.connect(mongoUri);
-  const col = client.db('bench_ceiling').collection('email_logs');
-  await col.createIndex({ workspaceId: 1, sentAt: -1, _id: -1 });
-  const started = performance.now();
-  const now = Date.now();
-  for (let i = 0; i < n; i += 500) {
-    const docs = Array.from({ length: Math.min(500, n - i) }, (_, j) => ({
-      _id: newId('em') as never,
-      workspaceId: 'ws_bench',
-      recipient: `delivered+${i + j}@simulator.mailroom.test`,
-      status: 'sent',
-      type: 'invoice',
-      from: 'Mailroom <bench@mailroom.test>',
-      subject: `Ceiling ${i + j}`,
-      error: null,
-      errorCode: null,
-      errorHint: null,
-      sendMethod: 'managed',
-      messageId: `<em_${i + j}@mailroom.test>`,
-      providerMessageId: 'abcdef0123456789',
-      attempts: 1,
-      reference: { kind: 'invoice', id: `inv_${i + j}` },
-      createdAt: new Date(now),
-      sentAt: new Date(now),
-      day: new Date(now).toISOString().slice(0, 10),
-      opens: 0,
-      clicks: 0,
-    }));
-    await col.insertMany(docs, { ordered: false });
-  }
-  const rate = n / ((performance.now() - started) / 1000);
-  await client.db('bench_ceiling').dropDatabase();
-  await client.close();
-  return rate;
 }
 
 /** The same invoice for both legs. */
@@ -317,7 +227,7 @@ async function main() {
     sink = await child('smtp-sink', 'infra/dev/smtp-sink.main.ts', { SMTP_SINK_PORT: String(sinkPort) }, /listening/);
     say(`servers: redis ${redisUrl}, mongo ${mongoUri} (${mongo ? `FerretDB, ${handler}` : 'given'}), smtp sink :${sinkPort}`);
 
-    const smtp = await smtpCeiling(sinkPort, Math.min(EMAILS, 3000));
+    const smtp = await smtpCeiling(sinkPort, Math.min(EMAILS, 3000), CONCURRENCY);
     say(`ceiling, SMTP leg (pooled nodemailer → sink, 5 connections): ${smtp.toFixed(0)} emails/s`);
     const logs = await logCeiling(mongoUri, Math.min(EMAILS, 20_000));
     say(`ceiling, log leg (insertMany of log-sized documents): ${logs.toFixed(0)} docs/s`);
