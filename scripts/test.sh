@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 mkdir -p .mailroom
-results=.mailroom/jest-results.json
-rm -f "$results"
+# One results file per run, so two runs at once do not report each other's counts.
+results=.mailroom/jest-results-$$.json
+trap 'rm -f "$results"' EXIT
 status=0
 pnpm exec jest --json --outputFile="$results" "$@" || status=$?
 if [ -f "$results" ]; then
