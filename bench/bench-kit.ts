@@ -23,13 +23,13 @@ export const say = (msg: string): void => {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** CPU seconds (user + system) a process has used so far. */
-export function cpuSeconds(pid: number): number {
+function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** CPU seconds used so far by every PostgreSQL process of the machine (FerretDB's backend). */
-export function postgresCpuSeconds(): number {
+function postgresCpuSeconds(): number {
   let total = 0;
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
@@ -39,6 +39,25 @@ export function postgresCpuSeconds(): number {
     }
   }
   return total;
+}
+
+/**
+ * CPU used by the named processes, and by PostgreSQL's when `postgres` (FerretDB's backend),
+ * from now until `report`: `api 1.2s, worker 5.0s, …; 980 µs of CPU an event`.
+ */
+export function cpuMeter(pids: Record<string, number | undefined>, opts: { postgres: boolean }) {
+  const now = (): Record<string, number> => ({
+    ...Object.fromEntries(Object.entries(pids).flatMap(([k, pid]) => (pid ? [[k, cpuSeconds(pid)]] : []))),
+    ...(opts.postgres ? { postgresql: postgresCpuSeconds() } : {}),
+  });
+  const start = now();
+  return {
+    report(units: number, unit: string): string {
+      const used = Object.entries(now()).map(([k, v]) => [k, v - (start[k] ?? 0)] as const);
+      const total = used.reduce((a, [, v]) => a + v, 0);
+      return `${used.map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}; ${((total / Math.max(units, 1)) * 1e6).toFixed(0)} µs of CPU an ${unit}`;
+    },
+  };
 }
 
 /** SIGTERM, then wait for the exit so the next leg does not share the CPU with it. */

@@ -27,7 +27,7 @@ import {
   loadConfig,
   type SendEmailInput,
 } from '@mailroom/shared';
-import { arg, cpuSeconds, pct, postgresCpuSeconds, rssMb, say, sleep, stop } from './bench-kit';
+import { arg, cpuMeter, pct, rssMb, say, sleep, stop } from './bench-kit';
 import { logCeiling, smtpCeiling } from './ceilings';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT } from '../infra/dev/process';
@@ -74,7 +74,16 @@ const invoice = (i: number): SendEmailInput => ({
 });
 
 /** `servers`: the sink's and the databases' pids (when we started them), for the CPU line. */
-type Setup = { redisUrl: string; mongoUri: string; sinkPort: number; servers: Record<string, number>; smtp: number; logs: number };
+type Setup = {
+  redisUrl: string;
+  mongoUri: string;
+  sinkPort: number;
+  servers: Record<string, number>;
+  /** FerretDB we started on PostgreSQL: its backend's CPU counts too. */
+  postgres: boolean;
+  smtp: number;
+  logs: number;
+};
 
 /** One end-to-end leg in a namespace of its own; returns its emails/s. */
 async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
@@ -121,13 +130,14 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
           .create('Bench')
           .then((r) => ({ id: r.workspace._id, keys: r.keys }));
     // The library leg's producer runs in this process: its CPU is the enqueueing side's.
-    const cpuPids: Record<string, number> = {
-      ...(api ? { api: api.pid! } : { 'bench (producer)': process.pid }),
-      ...Object.fromEntries(workers.map((w, i) => [WORKERS === 1 ? 'worker' : `worker ${i + 1}`, w.pid!])),
-      ...s.servers,
-    };
-    const cpuBefore = Object.fromEntries(Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid)]));
-    const pgBefore = postgresCpuSeconds();
+    const cpu = cpuMeter(
+      {
+        ...(api ? { api: api.pid } : { 'bench (producer)': process.pid }),
+        ...Object.fromEntries(workers.map((w, i) => [WORKERS === 1 ? 'worker' : `worker ${i + 1}`, w.pid])),
+        ...s.servers,
+      },
+      { postgres: s.postgres },
+    );
     // The largest of the workers' RSS (each is its own process with its own limit).
     const workerRss = () => Math.max(...workers.map((w) => rssMb(w.pid!)).filter((x) => !Number.isNaN(x)));
     let peakRss = workerRss();
@@ -190,13 +200,7 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
       await Promise.all(partitions.map((c) => c.find({}, { projection: { createdAt: 1, updatedAt: 1, status: 1 } }).toArray()))
     ).flat();
     const done = docs.filter((d) => d.status === 'sent').length;
-    const used = Object.entries(cpuPids).map(([k, pid]) => [k, cpuSeconds(pid) - cpuBefore[k]!] as const);
-    const pg = postgresCpuSeconds() - pgBefore;
-    if (pg > 0) used.push(['postgresql', pg]);
-    const perEmail = (used.reduce((a, [, v]) => a + v, 0) / EMAILS) * 1e6;
-    say(
-      `CPU used during the end-to-end run: ${used.map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}; ${perEmail.toFixed(0)} µs of CPU an email (wall ${((Date.now() - started) / 1000).toFixed(1)}s)`,
-    );
+    say(`CPU used during the end-to-end run: ${cpu.report(EMAILS, 'email')} (wall ${((Date.now() - started) / 1000).toFixed(1)}s)`);
     const lastWrite = Math.max(...docs.map((d) => d.updatedAt.getTime()));
     const e2e = done / ((lastWrite - started) / 1000);
     const lat = docs.map((d) => d.updatedAt.getTime() - d.createdAt.getTime());
@@ -237,7 +241,7 @@ async function main() {
       ...(mongo?.pid ? { ferretdb: mongo.pid } : {}),
       ...(redis?.pid ? { redis: redis.pid } : {}),
     };
-    const setup: Setup = { redisUrl, mongoUri, sinkPort, servers, smtp, logs };
+    const setup: Setup = { redisUrl, mongoUri, sinkPort, servers, postgres: mongo !== null && handler === 'postgresql', smtp, logs };
     const viaApi = VIA !== 'library' ? await endToEnd('api', setup) : null;
     const viaLibrary = VIA !== 'api' ? await endToEnd('library', setup) : null;
     if (viaApi !== null && viaLibrary !== null) {

@@ -29,7 +29,7 @@ import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT, sleep } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
 import { signMailroomWebhook } from '../apps/api/src/webhooks/mailroom';
-import { cpuSeconds, postgresCpuSeconds } from './bench-kit';
+import { cpuMeter } from './bench-kit';
 
 const arg = (name: string, dflt: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
 const ENTRIES = arg('entries', 5000);
@@ -113,15 +113,10 @@ async function main() {
     `ferretdb=${HANDLER} entries=${ENTRIES} events=${events.length} per-request=${PER_REQUEST} requests=${bodies.length} concurrency=${CONCURRENCY}`,
   );
 
-  // CPU of every process involved, from the first request to the last event applied.
-  const pids: Record<string, number | undefined> = { api: api.pid, worker: worker.pid, ferretdb: mongo.pid, redis: redis.pid };
-  const cpuNow = (): Record<string, number> => ({
-    ...Object.fromEntries(Object.entries(pids).flatMap(([k, pid]) => (pid ? [[k, cpuSeconds(pid)]] : []))),
-    ...(HANDLER === 'postgresql' ? { postgresql: postgresCpuSeconds() } : {}),
-  });
   const queueRedis = createRedis(redis.url, 'client');
   const queue = createDeliveryEventQueue(queueRedis, `{${ns}}`, 1, 1000);
-  const cpu0 = cpuNow();
+  // CPU of every process involved, from the first request to the last event applied.
+  const cpu = cpuMeter({ api: api.pid, worker: worker.pid, ferretdb: mongo.pid, redis: redis.pid }, { postgres: HANDLER === 'postgresql' });
   const t0 = Date.now();
   let next = 0;
   let accepted = 0;
@@ -159,12 +154,7 @@ async function main() {
     await sleep(100);
   }
   const applyMs = Date.now() - t0;
-  const cpu1 = cpuNow();
-  const used = Object.entries(cpu1).map(([k, v]) => [k, v - (cpu0[k] ?? 0)] as const);
-  const total = used.reduce((a, [, v]) => a + v, 0);
-  console.log(
-    `CPU used: ${used.map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}; ${((total / Math.max(done, 1)) * 1e6).toFixed(0)} µs of CPU an event (wall ${(applyMs / 1000).toFixed(1)}s)`,
-  );
+  console.log(`CPU used: ${cpu.report(done, 'event')} (wall ${(applyMs / 1000).toFixed(1)}s)`);
   const clicked = (await Promise.all((await entryCollections(logsDb)).map((c) => c.countDocuments({ status: 'clicked' })))).reduce(
     (a, b) => a + b,
     0,

@@ -1,5 +1,5 @@
 /** Builds (or finds cached) the FerretDB binary: `pnpm exec tsx scripts/build-ferretdb.ts`. Prints its path. */
-import { ensureFerretdbBinary } from '../infra/dev/ferretdb';
+import { ensureFerretdbBinary } from '../infra/dev/ferretdb-build';
 
 ensureFerretdbBinary().then(
   (bin) => {

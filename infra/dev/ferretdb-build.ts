@@ -10,7 +10,6 @@ import path from 'node:path';
 import { REPO_ROOT, findExecutable, sleep } from './process';
 
 export const FERRETDB_SOURCE_DIR = path.join(REPO_ROOT, 'infra', 'ferretdb');
-const SOURCE_DIR = FERRETDB_SOURCE_DIR;
 const BIN_DIR = path.join(REPO_ROOT, '.mailroom', 'bin');
 const SOURCE_FILES = ['main.go', 'go.mod', 'go.sum'];
 /** A lock older than this is taken to be left over by a build that died. */
@@ -30,7 +29,7 @@ function sourceHash(): string {
   h.update(`${process.platform}-${process.arch}\0`);
   for (const f of SOURCE_FILES) {
     h.update(`${f}\0`);
-    h.update(readFileSync(path.join(SOURCE_DIR, f)));
+    h.update(readFileSync(path.join(FERRETDB_SOURCE_DIR, f)));
     h.update('\0');
   }
   return h.digest('hex').slice(0, 16);
@@ -74,7 +73,7 @@ function runGoBuild(go: string, outPath: string): Promise<void> {
       go,
       ['build', '-buildvcs=false', '-trimpath', '-o', outPath, '.'],
       {
-        cwd: SOURCE_DIR,
+        cwd: FERRETDB_SOURCE_DIR,
         env: { ...process.env, CGO_ENABLED: '0' },
         timeout: BUILD_TIMEOUT_MS,
         maxBuffer: 16 * 1024 * 1024,

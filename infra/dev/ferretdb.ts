@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ensureFerretdbBinary, FERRETDB_SOURCE_DIR as SOURCE_DIR } from './ferretdb-build';
+import { ensureFerretdbBinary, FERRETDB_SOURCE_DIR } from './ferretdb-build';
 import { REPO_ROOT, ServerProcess, canConnect, startOnPort, makeTempDir, removeTempDir, sleep } from './process';
 import type { RunningMongo } from './types';
 
@@ -92,7 +92,7 @@ function psql(sql: string, timeoutMs = 5000, database = 'postgres'): string {
  * says how and why). Idempotent; needs a role that may create event triggers (a superuser).
  */
 function tunePostgresDatabase(database: string): void {
-  psql(readFileSync(path.join(SOURCE_DIR, 'postgresql-tuning.sql'), 'utf8'), 15_000, database);
+  psql(readFileSync(path.join(FERRETDB_SOURCE_DIR, 'postgresql-tuning.sql'), 'utf8'), 15_000, database);
 }
 
 let postgresReachable: boolean | undefined;
@@ -230,4 +230,3 @@ export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<Ru
     },
   };
 }
-export { ensureFerretdbBinary };

@@ -9,6 +9,7 @@
  */
 import type net from 'node:net';
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
+import { seededRandom } from './seeded-random';
 
 export type ChaosFault = 'drop' | '421' | 'slow';
 /** Where a fault strikes: the reply to MAIL FROM, to RCPT TO, or to the end of DATA. */
@@ -76,18 +77,6 @@ export interface SmtpChaos {
   /** The connection went away. */
   closed(session: SMTPServerSession): void;
   stop(): void;
-}
-
-/** mulberry32: small, seedable, good enough to spread faults over transactions. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const emptyCounts = (): Record<ChaosStage, number> => ({ mail: 0, rcpt: 0, data: 0 });

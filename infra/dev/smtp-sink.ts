@@ -5,8 +5,8 @@
  *
  * An opt-in chaos mode (smtp-chaos.ts) drops connections, answers 421 or replies slowly.
  *
- * Re-exports the misbehaving servers for error tests (misbehaving-servers.ts: silent,
- * resetting) and the OAuth2 token endpoint for XOAUTH2 tests (oauth-token-endpoint.ts).
+ * Other servers for error tests: misbehaving-servers.ts (silent, resetting) and
+ * oauth-token-endpoint.ts (XOAUTH2).
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -14,8 +14,6 @@ import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { createSmtpChaos, type SmtpChaosOptions, type SmtpChaosReport } from './smtp-chaos';
 
-export { startTokenEndpoint, type TokenEndpoint, type TokenEndpointOptions } from './oauth-token-endpoint';
-export { findClosedPort, startResettingServer, startSilentServer } from './misbehaving-servers';
 export type { ChaosFault, ChaosStage, SinkAttempt, SmtpChaosOptions, SmtpChaosReport } from './smtp-chaos';
 
 export interface SinkMessage {

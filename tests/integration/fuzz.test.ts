@@ -3,18 +3,7 @@ import { Queue } from 'bullmq';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { OPERATOR_TOKEN, startTestSystem, type TestSystem } from '../support/system';
 import { countEntries } from '../support/log-entry';
-
-/** A small seeded PRNG, so a failing case can be replayed from its seed. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../infra/dev/seeded-random';
 
 const nested = (depth: number): unknown => (depth === 0 ? 'x' : { a: nested(depth - 1) });
 
@@ -107,7 +96,7 @@ describe('fuzz: malformed requests to every public route', () => {
   it('when 10,000 generated malformed requests arrive, then every answer is a 4xx with a message (or a harmless read), none is 5xx, and nothing is written', async () => {
     const ws = await sys.createWorkspace('Fuzz');
     const port = sys.api.port;
-    const r = rng(20261127);
+    const r = seededRandom(20261127);
     const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
     const json = (v: unknown) => {
       try {

@@ -1,4 +1,6 @@
-import { startResettingServer, startSilentServer, startSmtpSink, startTokenEndpoint, type SmtpSink } from '../../infra/dev/smtp-sink';
+import { startResettingServer, startSilentServer } from '../../infra/dev/misbehaving-servers';
+import { startTokenEndpoint } from '../../infra/dev/oauth-token-endpoint';
+import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
 import { contentCollection } from '@mailroom/shared';
 import { findEntry } from '../support/log-entry';

@@ -11,15 +11,9 @@ import {
   type NormalizedSendError,
   type SendMethod,
 } from '../../packages/shared/src/smtp-errors';
-import {
-  findClosedPort,
-  startResettingServer,
-  startSilentServer,
-  startSmtpSink,
-  startTokenEndpoint,
-  type SmtpSink,
-  type TokenEndpoint,
-} from '../../infra/dev/smtp-sink';
+import { findClosedPort, startResettingServer, startSilentServer } from '../../infra/dev/misbehaving-servers';
+import { startTokenEndpoint, type TokenEndpoint } from '../../infra/dev/oauth-token-endpoint';
+import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 
 const SIM = 'simulator.mailroom.test';
 const USER = 'mailer@example.com';

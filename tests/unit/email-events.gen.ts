@@ -1,17 +1,11 @@
 import type { DeliveryEvent, EventFields } from '@mailroom/shared';
+import { seededRandom } from '../../infra/dev/seeded-random';
 
 /** Random delivery events for the order-independence property tests (unit and repository). */
 
-/** mulberry32: a tiny seeded generator, so a failing case can be replayed from its seed. */
+/** A seeded generator (infra/dev/seeded-random.ts), so a failing case can be replayed from its seed. */
 export function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]! };
 }
 

@@ -4,7 +4,8 @@
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { existsSync } from 'node:fs';
-import { defaultFerretdbHandler, ensureFerretdbBinary, startFerretdb, type RunningFerretdb } from '../../infra/dev/ferretdb';
+import { defaultFerretdbHandler, startFerretdb, type RunningFerretdb } from '../../infra/dev/ferretdb';
+import { ensureFerretdbBinary } from '../../infra/dev/ferretdb-build';
 import { startRedis, type RunningRedis } from '../../infra/dev/redis';
 
 jest.setTimeout(30_000);

@@ -24,25 +24,24 @@ export interface PartsCheck {
   idle(): Promise<void>;
 }
 
-export function createPartsCheck<T extends PartsDoc>(
-  months: Collection<T>,
-  opts: { delayMs?: number; maxRounds?: number; onError?: (err: unknown) => void } = {},
-): PartsCheck {
-  const delayMs = opts.delayMs ?? 1000;
-  const maxRounds = opts.maxRounds ?? 10;
+/** How long after a write a check looks, and how many times before it leaves the pair to a later write. */
+const DELAY_MS = 1000;
+const MAX_ROUNDS = 10;
+
+export function createPartsCheck<T extends PartsDoc>(months: Collection<T>): PartsCheck {
   // Pairs this process has seen settled (or is checking): a pair is checked once per process.
   const known = new Set<string>();
   const running = new Set<Promise<void>>();
 
   const check = async (id: string, part: string): Promise<void> => {
-    for (let round = 0; round < maxRounds; round++) {
-      await new Promise((r) => setTimeout(r, delayMs).unref());
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      await new Promise((r) => setTimeout(r, DELAY_MS).unref());
       try {
         const doc = await months.findOne({ _id: id } as never, { projection: { parts: 1 } });
         if (doc?.parts?.includes(part)) return;
         await months.updateOne({ _id: id } as never, { $addToSet: { parts: part } } as never);
-      } catch (err) {
-        opts.onError?.(err);
+      } catch {
+        // The database is away: the next round tries again.
       }
     }
     // Still not settled (the database away all along): a later write of the pair checks again.

@@ -30,10 +30,10 @@ export interface Outbox {
   /**
    * Marks the start of a hand-off to the SMTP server. False when an earlier attempt began one
    * and never finished it (its worker died): whether that email left is unknown, so it must not
-   * be sent again blindly. `token` names this attempt (random by default), so a start that
-   * reached Redis twice (a resent command) is still recognised as this attempt's own.
+   * be sent again blindly. The mark holds a token of this call, so a start that reached Redis
+   * twice (a resent command) is still recognised as this attempt's own.
    */
-  beginHandOff(id: string, token?: string): Promise<boolean>;
+  beginHandOff(id: string): Promise<boolean>;
   /** The hand-off failed with a known error: a retry may send again. */
   abortHandOff(id: string): Promise<void>;
   /** Writes an outcome through the outbox; false when the database write failed (it stays staged). */
@@ -66,7 +66,8 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
     async settle(id, token) {
       await redis.eval(SETTLE_SCRIPT, 1, hashKey, id, token);
     },
-    async beginHandOff(id, token = randomUUID()) {
+    async beginHandOff(id) {
+      const token = randomUUID();
       if ((await redis.set(sendingKey(id), token, 'EX', HANDED_OFF_TTL_SECONDS, 'NX')) === 'OK') return true;
       // ioredis resends a command left unanswered when the connection dropped (a Redis restart):
       // the first SET may have gone through, so a key holding our own token is our own start.
