@@ -14,6 +14,7 @@ import path from 'node:path';
 import { ensureFerretdbBinary, FERRETDB_SOURCE_DIR } from './ferretdb-build';
 import { REPO_ROOT, ServerProcess, canConnect, startOnPort, makeTempDir, removeTempDir, sleep } from './process';
 import type { RunningMongo } from './types';
+import { keepVacuumedIfNeeded, type VacuumKeeper } from './postgres-vacuum';
 
 export interface StartFerretdbOptions {
   /** Port on 127.0.0.1; a free one is picked when omitted. */
@@ -121,6 +122,7 @@ export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<Ru
   const timeoutMs = opts.timeoutMs ?? 30_000;
   // PostgreSQL without a URL: a database of our own on the local server (a fixed name persists).
   let ownPgDatabase: string | undefined;
+  let vacuum: VacuumKeeper | null = null;
   if (handler === 'postgresql' && !opts.postgresqlUrl) {
     const name = opts.postgresDatabase ?? `mailroom_${process.pid}_${Date.now().toString(36)}`;
     if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`startFerretdb: bad PostgreSQL database name ${name}`);
@@ -130,6 +132,8 @@ export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<Ru
     if (!opts.postgresDatabase) ownPgDatabase = name;
     // Loopback to our own server: no TLS between FerretDB and PostgreSQL (it cost ~10% of the CPU).
     opts = { ...opts, postgresqlUrl: `${postgresBase()}/${name}?sslmode=disable` };
+    // A server with autovacuum off would leave our database's dead rows and statistics alone.
+    vacuum = await keepVacuumedIfNeeded(`${postgresBase()}/${name}`);
   }
   const binary = await ensureFerretdbBinary();
 
@@ -220,6 +224,7 @@ export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<Ru
       stopped = true;
       await kill();
       if (ownDataDir) removeTempDir(ownDataDir);
+      await vacuum?.stop();
       if (ownPgDatabase) {
         try {
           psql(`DROP DATABASE IF EXISTS ${ownPgDatabase} WITH (FORCE)`);
