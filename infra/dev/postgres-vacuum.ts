@@ -7,7 +7,7 @@
  *
  * Every `intervalMs`, the tables past autovacuum's default thresholds (dead rows over 50 + 20% of
  * the live ones, or rows changed since the last analyze over 50 + 10%) get `VACUUM (ANALYZE)`,
- * as autovacuum would do with its defaults. One pass at a time; the timer never keeps the
+ * throttled with autovacuum's default cost delay, as autovacuum would do with its defaults. One pass at a time; the timer never keeps the
  * process alive. On a server with autovacuum on this does nothing.
  */
 import { execFile } from 'node:child_process';
@@ -17,9 +17,11 @@ SELECT string_agg(format('%I.%I', schemaname, relname), ', ')
 FROM pg_stat_user_tables
 WHERE n_dead_tup > 50 + 0.2 * n_live_tup OR n_mod_since_analyze > 50 + 0.1 * n_live_tup`;
 
-function psqlAsync(url: string, sql: string, timeoutMs: number): Promise<string> {
+/** Runs each of `sql` as its own command (VACUUM may not share a command string), in one session. */
+function psqlAsync(url: string, sql: string | string[], timeoutMs: number): Promise<string> {
+  const commands = (Array.isArray(sql) ? sql : [sql]).flatMap((c) => ['-c', c]);
   return new Promise((resolve, reject) => {
-    execFile('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qtAc', sql], { timeout: timeoutMs }, (err, stdout) =>
+    execFile('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qtA', ...commands], { timeout: timeoutMs }, (err, stdout) =>
       err ? reject(err) : resolve(stdout.toString()),
     );
   });
@@ -37,7 +39,14 @@ export async function keepVacuumedIfNeeded(databaseUrl: string, intervalMs = 10_
   const pass = async () => {
     try {
       const due = (await psqlAsync(databaseUrl, DUE_TABLES, 10_000)).trim();
-      if (due) await psqlAsync(databaseUrl, `VACUUM (ANALYZE, SKIP_LOCKED) ${due}`, 120_000);
+      // Throttled as autovacuum throttles itself by default (a manual VACUUM is not): it must not
+      // take the I/O and CPU that the queries it serves need.
+      if (due)
+        await psqlAsync(
+          databaseUrl,
+          ["SET vacuum_cost_delay = '2ms'", 'SET vacuum_cost_limit = 200', `VACUUM (ANALYZE, SKIP_LOCKED) ${due}`],
+          600_000,
+        );
     } catch {
       // The database may be going away (a test's scratch database): the next pass tries again.
     }
