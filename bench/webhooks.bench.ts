@@ -32,15 +32,14 @@ import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT, sleep } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
 import { signMailroomWebhook } from '../apps/api/src/webhooks/mailroom';
-import { cpuMeter } from './bench-kit';
+import { arg, cpuMeter } from './bench-kit';
 
-const arg = (name: string, dflt: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
-const ENTRIES = arg('entries', 5000);
-const PER_ENTRY = arg('per-entry', 4);
-const PER_REQUEST = arg('per-request', 50);
-const CONCURRENCY = arg('concurrency', 32);
+const ENTRIES = Number(arg('entries', '5000'));
+const PER_ENTRY = Number(arg('per-entry', '4'));
+const PER_REQUEST = Number(arg('per-request', '50'));
+const CONCURRENCY = Number(arg('concurrency', '32'));
 const SECRET = 'bench-webhook-secret-0123456789';
-const HANDLER = process.argv.find((a) => a.startsWith('--handler='))?.split('=')[1] === 'postgresql' ? 'postgresql' : 'sqlite';
+const HANDLER = arg('handler', 'sqlite') === 'postgresql' ? 'postgresql' : 'sqlite';
 const CPU_PROF = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${REPO_ROOT}/.mailroom/profiles`] : [];
 const WORKER_AFTER = process.argv.includes('--worker-after');
 const TYPES: DeliveryEventType[] = ['delivered', 'opened', 'clicked', 'opened', 'delivery_delayed', 'clicked'];
@@ -119,7 +118,8 @@ async function main() {
 
   const queueRedis = createRedis(redis.url, 'client');
   const queue = createDeliveryEventQueue(queueRedis, `{${ns}}`, 1, 1000);
-  // CPU of every process involved, from the first request to the last event applied.
+  // CPU of every process involved, from the first request to the last event applied (with
+  // --worker-after: while accepting, then while applying).
   const servers = { ferretdb: mongo.pid, redis: redis.pid };
   const acceptCpu = cpuMeter(
     { api: api.pid, ...(worker ? { worker: worker.pid } : {}), ...servers },

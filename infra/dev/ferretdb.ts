@@ -122,7 +122,7 @@ export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<Ru
   const timeoutMs = opts.timeoutMs ?? 30_000;
   // PostgreSQL without a URL: a database of our own on the local server (a fixed name persists).
   let ownPgDatabase: string | undefined;
-  let vacuum: VacuumKeeper | null = null;
+  let ourPgUrl: string | undefined;
   if (handler === 'postgresql' && !opts.postgresqlUrl) {
     const name = opts.postgresDatabase ?? `mailroom_${process.pid}_${Date.now().toString(36)}`;
     if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`startFerretdb: bad PostgreSQL database name ${name}`);
@@ -132,8 +132,7 @@ export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<Ru
     if (!opts.postgresDatabase) ownPgDatabase = name;
     // Loopback to our own server: no TLS between FerretDB and PostgreSQL (it cost ~10% of the CPU).
     opts = { ...opts, postgresqlUrl: `${postgresBase()}/${name}?sslmode=disable` };
-    // A server with autovacuum off would leave our database's dead rows and statistics alone.
-    vacuum = await keepVacuumedIfNeeded(`${postgresBase()}/${name}`);
+    ourPgUrl = `${postgresBase()}/${name}`;
   }
   const binary = await ensureFerretdbBinary();
 
@@ -197,6 +196,8 @@ export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<Ru
     if (ownDataDir) removeTempDir(ownDataDir);
     throw err;
   }
+  // A server with autovacuum off would leave our database's dead rows and statistics alone.
+  const vacuum: VacuumKeeper | null = ourPgUrl ? await keepVacuumedIfNeeded(ourPgUrl) : null;
 
   const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
     await proc?.stop(signal, 10_000);

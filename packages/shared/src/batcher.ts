@@ -2,11 +2,9 @@
  * Collects single calls into batches answered by one `flush` each. A batch goes when
  * `maxItems` calls wait or its oldest call has waited `maxWaitMs`, and at most one flush is in
  * flight: calls arriving meanwhile make up the next batch, which again waits for its oldest
- * call's deadline rather than going the moment the previous flush ends. On FerretDB a flush
- * costs about as much as several of its rows (a transaction a statement, and the directory
- * documents each batch updates), so under load batches of 15 cost the logs database twice the
- * CPU an email that batches of 50 do (bench/throughput.bench.ts); at low load a call waits at
- * most `maxWaitMs`.
+ * call's deadline rather than going the moment the previous flush ends (a flush's fixed cost is
+ * then shared by more calls; the send outcomes' batcher says what that is worth). At low load a
+ * call waits at most `maxWaitMs`.
  */
 export interface Batcher<T, R> {
   add(item: T): Promise<R>;
@@ -74,7 +72,6 @@ export function createBatcher<T, R>(
     async drain() {
       draining++;
       try {
-        kick();
         while (running || waiting.length > 0) {
           if (!running) kick();
           await running;
