@@ -1,6 +1,8 @@
 /** Small helpers shared by the benchmark scripts: flags, percentiles, timestamped output, CPU used. */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../infra/dev/process';
 
 /** `--name=value` from the command line, or `dflt`. */
 export const arg = (name: string, dflt: string): string =>
@@ -51,13 +53,44 @@ export function cpuMeter(pids: Record<string, number | undefined>, opts: { postg
     ...(opts.postgres ? { postgresql: postgresCpuSeconds() } : {}),
   });
   const start = now();
-  return {
-    report(units: number, unit: string): string {
-      const used = Object.entries(now()).map(([k, v]) => [k, v - (start[k] ?? 0)] as const);
-      const total = used.reduce((a, [, v]) => a + v, 0);
-      return `${used.map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}; ${((total / Math.max(units, 1)) * 1e6).toFixed(0)} µs of CPU an ${unit}`;
-    },
+  const measure = (units: number, unit: string) => {
+    const used = Object.entries(now()).map(([k, v]) => [k, v - (start[k] ?? 0)] as const);
+    const total = used.reduce((a, [, v]) => a + v, 0);
+    const usPerUnit = (total / Math.max(units, 1)) * 1e6;
+    return {
+      usPerUnit,
+      line: `${used.map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}; ${usPerUnit.toFixed(0)} µs of CPU a${/^[aeiou]/.test(unit) ? 'n' : ''} ${unit}`,
+    };
   };
+  return { measure, report: (units: number, unit: string): string => measure(units, unit).line };
+}
+
+/**
+ * A TypeScript entry point of the repository in its own node process (node itself, not the tsx
+ * launcher, so pid, CPU and RSS are the app's own); resolves once its output matches `readyLine`.
+ */
+export function startNode(
+  name: string,
+  entry: string,
+  env: Record<string, string | undefined>,
+  readyLine: RegExp,
+  nodeArgs: string[] = [],
+): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(REPO_ROOT, entry)], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (readyLine.test(out)) resolve(c);
+    };
+    c.stdout!.on('data', onData);
+    c.stderr!.on('data', onData);
+    c.once('exit', (code) => reject(new Error(`${name} exited (${code}) before it was ready:\n${out.slice(-2000)}`)));
+  });
 }
 
 /** SIGTERM, then wait for the exit so the next leg does not share the CPU with it. */
@@ -80,4 +113,15 @@ export function rssMb(pid: number): number {
   }
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Runs a bench's main and exits: 0 when it resolves, 1 with the error printed when it throws. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }

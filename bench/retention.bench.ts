@@ -10,7 +10,7 @@ import { MongoClient, type Db } from 'mongodb';
 import { createEmailLogRepository, createLogger, entryCollections, loadConfig, runRetention, type EmailLogDoc } from '@mailroom/shared';
 import { logEntry } from '../tests/support/log-entry';
 import { startApiServer } from '../apps/api/src/api-server';
-import { arg, pct, say } from './bench-kit';
+import { arg, pct, runBench, say } from './bench-kit';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { startRedis } from '../infra/dev/redis';
 
@@ -122,10 +122,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

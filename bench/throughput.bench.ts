@@ -13,8 +13,7 @@
  *     [--via=api|library|both] [--chunk=200] [--workers=1] [--mongo-uri=…] [--redis-url=…]
  * With --handler=postgresql, FerretDB stores in a fresh database on 127.0.0.1:5432 (user postgres).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { MongoClient } from 'mongodb';
 import {
@@ -27,10 +26,10 @@ import {
   loadConfig,
   type SendEmailInput,
 } from '@mailroom/shared';
-import { arg, cpuMeter, pct, rssMb, say, sleep, stop } from './bench-kit';
+import { arg, cpuMeter, pct, rssMb, runBench, say, sleep, startNode, stop } from './bench-kit';
 import { logCeiling, smtpCeiling } from './ceilings';
 import { startFerretdb } from '../infra/dev/ferretdb';
-import { getFreePort, REPO_ROOT } from '../infra/dev/process';
+import { getFreePort } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
 
 const EMAILS = Number(arg('emails', '5000'));
@@ -45,23 +44,8 @@ const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
 const CPU_PROF = arg('cpu-prof', '');
 
 function child(name: string, entry: string, env: Record<string, string | undefined>, readyLine: RegExp): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    // node itself (not the tsx launcher), so pid, CPU and RSS are the app's own.
-    const prof = CPU_PROF && (name === 'worker' || name === 'api') ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
-    const c = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(REPO_ROOT, entry)], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (readyLine.test(out)) resolve(c);
-    };
-    c.stdout!.on('data', onData);
-    c.stderr!.on('data', onData);
-    c.once('exit', (code) => reject(new Error(`${name} exited (${code}) before it was ready:\n${out.slice(-2000)}`)));
-  });
+  const prof = CPU_PROF && (name === 'worker' || name === 'api') ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
+  return startNode(name, entry, env, readyLine, prof);
 }
 
 /** The same invoice for both legs. */
@@ -257,10 +241,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -32,7 +32,7 @@ import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT, sleep } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
 import { signMailroomWebhook } from '../apps/api/src/webhooks/mailroom';
-import { arg, cpuMeter } from './bench-kit';
+import { arg, cpuMeter, runBench } from './bench-kit';
 
 const ENTRIES = Number(arg('entries', '5000'));
 const PER_ENTRY = Number(arg('per-entry', '4'));
@@ -190,10 +190,4 @@ async function main() {
   await Promise.all([redis.stop(), mongo.stop()]);
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);
