@@ -81,7 +81,8 @@ function postgresBase(): string {
   return (process.env.MAILROOM_FERRETDB_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
 }
 
-function psql(sql: string, timeoutMs = 5000, database = 'postgres'): string {
+/** One SQL command through `psql` on FerretDB's PostgreSQL server; its output, tuples only. */
+export function psql(sql: string, timeoutMs = 5000, database = 'postgres'): string {
   return execFileSync('psql', [`${postgresBase()}/${database}`, '-v', 'ON_ERROR_STOP=1', '-qtAc', sql], {
     timeout: timeoutMs,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,7 +4,7 @@
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { existsSync } from 'node:fs';
-import { defaultFerretdbHandler, startFerretdb, type RunningFerretdb } from '../../infra/dev/ferretdb';
+import { defaultFerretdbHandler, psql, startFerretdb, type RunningFerretdb } from '../../infra/dev/ferretdb';
 import { ensureFerretdbBinary } from '../../infra/dev/ferretdb-build';
 import { startRedis, type RunningRedis } from '../../infra/dev/redis';
 
@@ -146,6 +146,28 @@ describe('startFerretdb', () => {
       if (handler === 'sqlite') expect(existsSync(dir!)).toBe(false);
     },
   );
+
+  it('on PostgreSQL, mirrors the leading key of each index and the log filters status and type with GIN indexes, no other key', async () => {
+    if (defaultFerretdbHandler() !== 'postgresql') return expect(defaultFerretdbHandler()).toBe('sqlite');
+    const name = `mailroom_mirrors_${process.pid}_${Date.now().toString(36)}`;
+    const db = await startFerretdb({ handler: 'postgresql', postgresDatabase: name });
+    const client = mongoClient(db.uri);
+    try {
+      const entries = client.db('harness').collection('entries');
+      await entries.createIndex({ workspaceId: 1, status: 1, sentAt: -1 }, { name: 'workspace_status_sentAt' });
+      await entries.createIndex({ wsDay: 1, sentAt: -1, _id: -1 }, { name: 'wsDay_sentAt' });
+      await entries.createIndex({ recipient: 1, workspaceId: 1, type: 1 }, { name: 'recipient_workspace_type' });
+      await entries.createIndex({ "it's": 1 }, { name: 'quoted' });
+      const defs = psql(`SELECT indexdef FROM pg_indexes WHERE tablename LIKE 'entries%' AND indexdef LIKE '% USING gin %'`, 5000, name);
+      const mirrored = [...defs.matchAll(/\(_jsonb -> '((?:[^']|'')+)'::text\)\) jsonb_path_ops/g)].map((m) => m[1]).sort();
+      // _id: the collection's own unique index. Not sentAt, not _id as a sort key, not a second workspaceId.
+      expect(mirrored).toEqual(['_id', "it''s", 'recipient', 'status', 'type', 'workspaceId', 'wsDay']);
+    } finally {
+      await client.close();
+      await db.stop();
+      psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
+  });
 
   it('runs two instances at once, each with its own data', async () => {
     const [one, two] = await Promise.all([startFerretdb(), startFerretdb()]);
