@@ -39,7 +39,7 @@ type Part = { usPerUnit: number };
 
 /**
  * `run(n)` once on a third of the units (warming up the code paths), then on `n` under a CPU
- * meter: units/s and µs of CPU a unit.
+ * meter; prints units/s and the CPU line, returns µs of CPU a unit.
  */
 async function measure(
   name: string,
