@@ -1,20 +1,18 @@
 /**
  * Email-log list benchmark: seeds N entries (default 1,000,000) into a fresh logs database on a
- * FerretDB it starts itself, starts the API in this process, and reports p50/p95 of the first
- * page and of a filtered page.
+ * FerretDB 2 + DocumentDB it starts itself, starts the API in this process, and reports p50/p95
+ * of the first page and of filtered pages.
  *
- *   pnpm exec tsx bench/email-log-list.bench.ts [--handler=sqlite|postgresql] [--rows=1000000]
- *     [--share=1] [--requests=200] [--max-seconds=120] [--mongo-uri=mongodb://…/ (skip FerretDB)]
+ *   pnpm exec tsx bench/email-log-list.bench.ts [--rows=1000000] [--share=1] [--requests=200]
+ *     [--max-seconds=120] [--keep-dir=.mailroom/bench-list] [--mongo-uri=mongodb://…/ (skip FerretDB)]
  *
  * `--share` is the fraction of the rows that belong to the measured workspace (the rest are
- * spread over 9 others). PostgreSQL: a database `mailroom_bench_<time>` is created on
- * 127.0.0.1:5432 (user postgres, trust auth) and dropped at the end.
+ * spread over 9 others).
  */
-import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import {
   createEmailLogRepository,
-  createLogDirectory,
   createLogger,
   createWorkspaceRepository,
   EMAIL_TYPES,
@@ -35,18 +33,16 @@ const arg = (name: string, dflt: string) =>
     ?.split('=')
     .slice(1)
     .join('=') ?? dflt;
-const handler = arg('handler', 'sqlite') as 'sqlite' | 'postgresql';
 const ROWS = Number(arg('rows', '1000000'));
 const SHARE = Number(arg('share', '1'));
 const REQUESTS = Number(arg('requests', '200'));
 const MAX_SECONDS = Number(arg('max-seconds', '120'));
 const MONGO_URI = arg('mongo-uri', '');
 /**
- * `--keep-db=<name>` (PostgreSQL backend): seed into that database once and keep it, so later
- * runs with the same name only measure.
+ * `--keep-dir=<dir>`: the engine's PostgreSQL cluster lives there and is kept, seeded once, so
+ * later runs with the same directory only measure.
  */
-const KEEP_DB = arg('keep-db', '');
-if (KEEP_DB && !/^[a-z0-9_]+$/.test(KEEP_DB)) throw new Error('--keep-db: lowercase letters, digits and _ only');
+const KEEP_DIR = arg('keep-dir', '');
 /** Which pages to measure. */
 const SCENARIOS = new Set(arg('scenarios', 'first,filtered,recipient,search').split(','));
 const BATCH = 5000;
@@ -148,15 +144,12 @@ async function measureAll(config: Config, workspaceId: string, adminKey: string)
 async function main(): Promise<void> {
   const redis = await startRedis();
   let ferret: RunningFerretdb | undefined;
-  let pgDb: string | undefined;
   let mongoUri = MONGO_URI;
   if (!mongoUri) {
-    if (handler === 'postgresql') pgDb = KEEP_DB || `mailroom_bench_${Date.now()}`;
-    // A database of its own, tuned as every FerretDB-on-PostgreSQL of ours (infra/ferretdb/postgresql-tuning.sql).
-    ferret = await startFerretdb({ handler, ...(pgDb ? { postgresDatabase: pgDb } : {}), timeoutMs: 60_000 });
+    ferret = await startFerretdb({ ...(KEEP_DIR ? { dataDir: path.resolve(KEEP_DIR) } : {}), timeoutMs: 120_000 });
     mongoUri = ferret.uri;
   }
-  log(`server: ${ferret ? `FerretDB (${handler})` : mongoUri}; rows ${ROWS}, share of measured workspace ${SHARE}`);
+  log(`server: ${ferret ? 'FerretDB 2 + DocumentDB' : mongoUri}; rows ${ROWS}, share of measured workspace ${SHARE}`);
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -176,9 +169,9 @@ async function main(): Promise<void> {
   try {
     const repo = createEmailLogRepository(client.db(config.logsMongo.db));
     const meta = client.db(config.logsMongo.db).collection<{ _id: string; workspaceId: string; admin: string; rows: number }>('bench_meta');
-    const seeded = KEEP_DB ? await meta.findOne({ _id: 'seed' }) : null;
+    const seeded = KEEP_DIR ? await meta.findOne({ _id: 'seed' }) : null;
     if (seeded) {
-      log(`database ${KEEP_DB} kept from an earlier run: ${seeded.rows} rows, not seeding`);
+      log(`cluster in ${KEEP_DIR} kept from an earlier run: ${seeded.rows} rows, not seeding`);
       await measureAll(config, seeded.workspaceId, seeded.admin);
       return;
     }
@@ -186,17 +179,14 @@ async function main(): Promise<void> {
     const others = Array.from({ length: 9 }, () => newId('ws'));
     const now = Date.now();
     const t0 = Date.now();
-    // Who and when first, so the bucket directory is written in one go (as the send path does
-    // per batch), then the entries themselves.
     const rows = Array.from({ length: ROWS }, (_, i) => {
       const sentAt = new Date(now - Math.floor(Math.random() * 150 * DAY_MS));
       return { id: newId('em', sentAt.getTime()), workspaceId: Math.random() < SHARE ? workspace._id : others[i % others.length]!, sentAt };
     });
-    await createLogDirectory(client.db(config.logsMongo.db)).register(rows);
     for (let done = 0; done < ROWS; done += BATCH) {
       const n = Math.min(BATCH, ROWS - done);
       const docs = Array.from({ length: n }, (_, k) => doc(rows[done + k]!, done + k));
-      await repo.importEntries(docs, [], { registered: true });
+      await repo.importEntries(docs);
       if ((done / BATCH) % 20 === 0) {
         const s = (Date.now() - t0) / 1000;
         log(`seeded ${done + n} in ${s.toFixed(0)} s (${Math.round((done + n) / s)} rows/s)`);
@@ -205,13 +195,12 @@ async function main(): Promise<void> {
     const seedS = (Date.now() - t0) / 1000;
     log(`seeded ${ROWS} rows in ${seedS.toFixed(1)} s (${Math.round(ROWS / seedS)} rows/s)`);
 
-    if (KEEP_DB) await meta.insertOne({ _id: 'seed', workspaceId: workspace._id, admin: keys.admin, rows: ROWS });
+    if (KEEP_DIR) await meta.insertOne({ _id: 'seed', workspaceId: workspace._id, admin: keys.admin, rows: ROWS });
     await measureAll(config, workspace._id, keys.admin);
   } finally {
     await client.close();
     await ferret?.stop();
     await redis.stop();
-    if (pgDb && !KEEP_DB) execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-c', `DROP DATABASE IF EXISTS ${pgDb} WITH (FORCE)`]);
   }
 }
 

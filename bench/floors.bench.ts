@@ -11,12 +11,12 @@
  * the sink, one insertMany of log-sized documents, one findOne and one updateOne by `_id` on the
  * entries' partition with its production indexes.
  *
- *   pnpm exec tsx bench/floors.bench.ts [--handler=postgresql|sqlite] [--jobs=10000] [--emails=3000]
+ *   pnpm exec tsx bench/floors.bench.ts [--jobs=10000] [--emails=3000]
  *     [--docs=10000] [--entries=3000] [--per-entry=4]
  */
 import { Queue, Worker } from 'bullmq';
 import { MongoClient } from 'mongodb';
-import { createEmailLogRepository, createRedis, entryCollection, newId, type RedisClient } from '@mailroom/shared';
+import { createEmailLogRepository, createRedis, EMAIL_LOGS, newId, type RedisClient } from '@mailroom/shared';
 import { logEntry } from '../tests/support/log-entry';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort } from '../infra/dev/process';
@@ -24,7 +24,6 @@ import { startRedis } from '../infra/dev/redis';
 import { arg, cpuMeter, runBench, say, startNode, stop } from './bench-kit';
 import { logCeiling, smtpCeiling } from './ceilings';
 
-const HANDLER = arg('handler', 'postgresql') === 'sqlite' ? 'sqlite' : 'postgresql';
 const JOBS = Number(arg('jobs', '10000'));
 const EMAILS = Number(arg('emails', '3000'));
 const DOCS = Number(arg('docs', '10000'));
@@ -49,7 +48,7 @@ async function measure(
   run: (n: number) => Promise<unknown>,
 ): Promise<Part> {
   await run(Math.ceil(n / 3));
-  const meter = cpuMeter({ bench: process.pid, ...pids }, { postgres: HANDLER === 'postgresql' });
+  const meter = cpuMeter({ bench: process.pid, ...pids }, { postgres: true });
   const t0 = performance.now();
   await run(n);
   const seconds = (performance.now() - t0) / 1000;
@@ -112,14 +111,14 @@ function foldedEvents(id: string, sentAt: Date) {
 }
 
 async function main() {
-  const [redis, mongo] = await Promise.all([startRedis(), startFerretdb({ handler: HANDLER })]);
+  const [redis, mongo] = await Promise.all([startRedis(), startFerretdb()]);
   const sinkPort = await getFreePort();
   const sink = await startNode('smtp-sink', 'infra/dev/smtp-sink.main.ts', { SMTP_SINK_PORT: String(sinkPort) }, /listening/);
   const client = await MongoClient.connect(mongo.uri);
   const connection = createRedis(redis.url, 'worker');
   const servers = { redis: redis.pid, ferretdb: mongo.pid };
   try {
-    say(`ferretdb=${HANDLER}, one part at a time, CPU of this process and of the servers it uses`);
+    say(`FerretDB 2 + DocumentDB, one part at a time, CPU of this process and of the servers it uses`);
 
     const job = await measure(
       'queue job (addBulk of 200, no-op processor, 100 at once)',
@@ -150,12 +149,12 @@ async function main() {
     };
     const toRead = entries();
     const read = await measure('entry read (findOne by _id, 16 at once)', ['entry', 'entries'], ENTRIES, servers, (n) =>
-      mapLimit(toRead(n), DB_CONCURRENCY, (_id) => entryCollection<{ _id: string }>(logsDb, _id).findOne({ _id })),
+      mapLimit(toRead(n), DB_CONCURRENCY, (_id) => logsDb.collection<{ _id: string }>(EMAIL_LOGS).findOne({ _id })),
     );
     const toWrite = entries();
     const write = await measure('entry write (updateOne by _id and version, 16 at once)', ['entry', 'entries'], ENTRIES, servers, (n) =>
       mapLimit(toWrite(n), DB_CONCURRENCY, (_id) =>
-        entryCollection<{ _id: string }>(logsDb, _id).updateOne({ _id, eventsVersion: 0 }, { $set: foldedEvents(_id, sentAt) }),
+        logsDb.collection<{ _id: string }>(EMAIL_LOGS).updateOne({ _id, eventsVersion: 0 }, { $set: foldedEvents(_id, sentAt) }),
       ),
     );
     await logsDb.dropDatabase();

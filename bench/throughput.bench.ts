@@ -9,9 +9,8 @@
  * entry, and the worker's peak RSS. `--via=both` runs the API leg, then the library leg, each
  * with its own worker, queue prefix and databases, so their counts do not mix.
  *
- *   pnpm exec tsx bench/throughput.bench.ts [--emails=5000] [--concurrency=64] [--handler=sqlite|postgresql]
+ *   pnpm exec tsx bench/throughput.bench.ts [--emails=5000] [--concurrency=64]
  *     [--via=api|library|both] [--chunk=200] [--workers=1] [--mongo-uri=…] [--redis-url=…]
- * With --handler=postgresql, FerretDB stores in a fresh database on 127.0.0.1:5432 (user postgres).
  */
 import type { ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
@@ -19,7 +18,7 @@ import { MongoClient } from 'mongodb';
 import {
   createEmailProducer,
   createOutbox,
-  entryCollections,
+  EMAIL_LOGS,
   createRedis,
   createSendEmailQueue,
   createWorkspaceRepository,
@@ -177,12 +176,12 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
     redis.disconnect();
     await queue.close();
     clearInterval(sampler);
-    // Every partition (one a month; two when the run crosses a month's end).
     type Entry = { _id: string; createdAt: Date; updatedAt: Date; status: string };
-    const partitions = await entryCollections<Entry>(client.db(config.logsMongo.db));
-    const docs = (
-      await Promise.all(partitions.map((c) => c.find({}, { projection: { createdAt: 1, updatedAt: 1, status: 1 } }).toArray()))
-    ).flat();
+    const docs = await client
+      .db(config.logsMongo.db)
+      .collection<Entry>(EMAIL_LOGS)
+      .find({}, { projection: { createdAt: 1, updatedAt: 1, status: 1 } })
+      .toArray();
     const done = docs.filter((d) => d.status === 'sent').length;
     say(`CPU used during the end-to-end run: ${cpu.report(EMAILS, 'email')} (wall ${((Date.now() - started) / 1000).toFixed(1)}s)`);
     const lastWrite = Math.max(...docs.map((d) => d.updatedAt.getTime()));
@@ -205,15 +204,14 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
 async function main() {
   const redis = arg('redis-url', '') ? null : await startRedis();
   const redisUrl = arg('redis-url', '') || redis!.url;
-  const handler = arg('handler', 'sqlite') as 'sqlite' | 'postgresql';
   // PostgreSQL: a scratch database, tuned as every FerretDB-on-PostgreSQL of ours, dropped at stop().
-  const mongo = arg('mongo-uri', '') ? null : await startFerretdb({ handler });
+  const mongo = arg('mongo-uri', '') ? null : await startFerretdb();
   const mongoUri = arg('mongo-uri', '') || mongo!.uri;
   const sinkPort = await getFreePort();
   let sink: ChildProcess | null = null;
   try {
     sink = await child('smtp-sink', 'infra/dev/smtp-sink.main.ts', { SMTP_SINK_PORT: String(sinkPort) }, /listening/);
-    say(`servers: redis ${redisUrl}, mongo ${mongoUri} (${mongo ? `FerretDB, ${handler}` : 'given'}), smtp sink :${sinkPort}`);
+    say(`servers: redis ${redisUrl}, mongo ${mongoUri} (${mongo ? 'FerretDB 2 + DocumentDB' : 'given'}), smtp sink :${sinkPort}`);
 
     const smtp = await smtpCeiling(sinkPort, Math.min(EMAILS, 3000), CONCURRENCY);
     say(`ceiling, SMTP leg (pooled nodemailer → sink, 5 connections): ${smtp.toFixed(0)} emails/s`);
@@ -225,7 +223,7 @@ async function main() {
       ...(mongo?.pid ? { ferretdb: mongo.pid } : {}),
       ...(redis?.pid ? { redis: redis.pid } : {}),
     };
-    const setup: Setup = { redisUrl, mongoUri, sinkPort, servers, postgres: mongo !== null && handler === 'postgresql', smtp, logs };
+    const setup: Setup = { redisUrl, mongoUri, sinkPort, servers, postgres: mongo !== null, smtp, logs };
     const viaApi = VIA !== 'library' ? await endToEnd('api', setup) : null;
     const viaLibrary = VIA !== 'api' ? await endToEnd('library', setup) : null;
     if (viaApi !== null && viaLibrary !== null) {

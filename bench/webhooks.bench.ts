@@ -4,17 +4,12 @@
  * child processes (one core each, as deployed), seeds sent entries, posts the events with
  * bounded concurrency and reports events accepted/s (HTTP 2xx) and applied/s.
  *
- *   pnpm exec tsx bench/webhooks.bench.ts [--entries=5000] [--per-entry=4] [--per-request=50] [--concurrency=32] [--handler=sqlite|postgresql] [--cpu-prof]
+ *   pnpm exec tsx bench/webhooks.bench.ts [--entries=5000] [--per-entry=4] [--per-request=50] [--concurrency=32] [--cpu-prof]
  *
  * `--cpu-prof` writes V8 CPU profiles of the API and the worker to .mailroom/profiles/.
  * `--worker-after` starts the worker only once every event is accepted: accepted/s is then the
  * API's alone on the two cores, and applied/s the worker's alone, timed from its first job (by
  * default both run at once and share the cores, as they would on one small host).
- *
- * `--handler=postgresql` runs FerretDB on the PostgreSQL at 127.0.0.1:5432 (user postgres, trust
- * auth): startFerretdb creates a scratch database, tunes it (infra/ferretdb/postgresql-tuning.sql,
- * without which every `_id` lookup scans the collection) and drops it on stop(). FerretDB's
- * SQLite backend scans the collection on every update, so applied/s there falls as it grows.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -24,7 +19,7 @@ import {
   createDeliveryEventQueue,
   createEmailLogRepository,
   createRedis,
-  entryCollections,
+  EMAIL_LOGS,
   newId,
   type DeliveryEventType,
 } from '@mailroom/shared';
@@ -39,7 +34,6 @@ const PER_ENTRY = Number(arg('per-entry', '4'));
 const PER_REQUEST = Number(arg('per-request', '50'));
 const CONCURRENCY = Number(arg('concurrency', '32'));
 const SECRET = 'bench-webhook-secret-0123456789';
-const HANDLER = arg('handler', 'sqlite') === 'postgresql' ? 'postgresql' : 'sqlite';
 const CPU_PROF = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${REPO_ROOT}/.mailroom/profiles`] : [];
 const WORKER_AFTER = process.argv.includes('--worker-after');
 const TYPES: DeliveryEventType[] = ['delivered', 'opened', 'clicked', 'opened', 'delivery_delayed', 'clicked'];
@@ -56,7 +50,7 @@ function startChild(entry: string, env: Record<string, string>): ChildProcess {
 
 async function main() {
   const ns = `bench${randomUUID().slice(0, 8)}`;
-  const [redis, mongo] = await Promise.all([startRedis(), startFerretdb({ handler: HANDLER })]);
+  const [redis, mongo] = await Promise.all([startRedis(), startFerretdb()]);
   const port = await getFreePort();
   const env = {
     NODE_ENV: 'test',
@@ -113,7 +107,7 @@ async function main() {
     bodies.push(JSON.stringify(PER_REQUEST === 1 ? slice[0] : slice));
   }
   console.log(
-    `ferretdb=${HANDLER} entries=${ENTRIES} events=${events.length} per-request=${PER_REQUEST} requests=${bodies.length} concurrency=${CONCURRENCY}`,
+    `FerretDB 2 + DocumentDB entries=${ENTRIES} events=${events.length} per-request=${PER_REQUEST} requests=${bodies.length} concurrency=${CONCURRENCY}`,
   );
 
   const queueRedis = createRedis(redis.url, 'client');
@@ -121,10 +115,7 @@ async function main() {
   // CPU of every process involved, from the first request to the last event applied (with
   // --worker-after: while accepting, then while applying).
   const servers = { ferretdb: mongo.pid, redis: redis.pid };
-  const acceptCpu = cpuMeter(
-    { api: api.pid, ...(worker ? { worker: worker.pid } : {}), ...servers },
-    { postgres: HANDLER === 'postgresql' },
-  );
+  const acceptCpu = cpuMeter({ api: api.pid, ...(worker ? { worker: worker.pid } : {}), ...servers }, { postgres: true });
   const t0 = Date.now();
   let next = 0;
   let accepted = 0;
@@ -153,7 +144,7 @@ async function main() {
   if (!worker) {
     console.log(`CPU used while accepting: ${acceptCpu.report(accepted, 'event')}`);
     worker = startChild('apps/worker/src/main.ts', env);
-    cpu = cpuMeter({ api: api.pid, worker: worker.pid, ...servers }, { postgres: HANDLER === 'postgresql' });
+    cpu = cpuMeter({ api: api.pid, worker: worker.pid, ...servers }, { postgres: true });
     // Timed from the worker's first job: its start-up (loading TypeScript) is not applying.
     while ((await queue.getWaitingCount()) >= accepted) await sleep(20);
     applyFrom = Date.now();
@@ -173,10 +164,7 @@ async function main() {
   }
   const applyMs = Date.now() - applyFrom;
   console.log(`CPU used${WORKER_AFTER ? ' while applying' : ''}: ${cpu.report(done, 'event')} (wall ${(applyMs / 1000).toFixed(1)}s)`);
-  const clicked = (await Promise.all((await entryCollections(logsDb)).map((c) => c.countDocuments({ status: 'clicked' })))).reduce(
-    (a, b) => a + b,
-    0,
-  );
+  const clicked = await logsDb.collection(EMAIL_LOGS).countDocuments({ status: 'clicked' });
   console.log(
     `applied ${done} events to ${ENTRIES} entries in ${applyMs} ms from ${WORKER_AFTER ? "the worker's first job" : 'the first request'}: ${Math.round((done / applyMs) * 1000)} events/s (${clicked} entries now clicked)`,
   );

@@ -3,11 +3,12 @@
 # seconds when everything is there):
 #   redis-server (apt), chromium (apt; skip with MAILROOM_SKIP_CHROMIUM=1), Go >= 1.24
 #   (/usr/local/go or apt golang-go), pnpm, node_modules (pnpm install --frozen-lockfile),
-#   and the FerretDB binary (.mailroom/bin/, built from infra/ferretdb/ with go build).
+#   and the document engine: PostgreSQL 15 + DocumentDB and FerretDB v2 (scripts/build-engine.sh,
+#   cached by source hash outside the clone; a fresh machine builds it in about five minutes).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-MIN_GO_MINOR=24 # Go 1.24: infra/ferretdb/go.mod
+MIN_GO_MINOR=24 # Go 1.24: FerretDB v2.5.0's go.mod
 PNPM_VERSION=10.34.9
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -81,7 +82,6 @@ fi
 log "pnpm install --frozen-lockfile"
 pnpm install --frozen-lockfile --reporter=silent
 
-# --- FerretDB binary (cached by source hash; instant when present) -----------------------
-bin=$(pnpm exec tsx scripts/build-ferretdb.ts)
-log "ferretdb binary: ${bin#"$PWD/"}"
+# --- the document engine (cached by source hash; instant when present) -----------------------
+bash scripts/build-engine.sh
 log "done"

@@ -147,12 +147,13 @@ export class ServerProcess {
     readonly name: string,
     command: string,
     args: string[],
-    options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+    options: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {},
   ) {
     installExitHook();
     this.child = spawn(command, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
+      ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid } : {}),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     liveChildren.add(this.child);

@@ -29,13 +29,12 @@ async function main() {
     say(`redis-server on ${redis.url} (data in .mailroom/data/redis)`);
   }
   if (!env.MONGODB_URI) {
-    // PostgreSQL backend when a local server answers (data in its database mailroom_dev),
-    // otherwise SQLite (data in .mailroom/data/ferretdb).
-    const mongo = await startFerretdb({ dataDir: path.join(DATA, 'ferretdb'), postgresDatabase: 'mailroom_dev' });
+    // FerretDB 2 on a PostgreSQL + DocumentDB cluster of its own, kept in .mailroom/data/pg.
+    const mongo = await startFerretdb({ dataDir: path.join(DATA, 'pg') });
     stops.push(() => mongo.stop());
     env.MONGODB_URI = `${mongo.uri.replace(/\/?$/, '/')}mailroom`;
     say(
-      `FerretDB (MongoDB wire protocol) on ${mongo.uri}, ${mongo.dataDir ? 'SQLite backend in .mailroom/data/ferretdb' : 'PostgreSQL backend, database mailroom_dev'}`,
+      `FerretDB 2 (MongoDB wire protocol) on ${mongo.uri}, PostgreSQL + DocumentDB on 127.0.0.1:${mongo.pgPort} (data in .mailroom/data/pg)`,
     );
   }
 

@@ -105,13 +105,17 @@ describe('email log export and stats', () => {
     let bytes = 0;
     let head = '';
     let chunks = 0;
+    let carry = '';
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       bytes += value.length;
       const text = decoder.decode(value, { stream: true });
       if (head.length < 4000) head += text;
-      for (let i = text.indexOf('\r\n'); i !== -1; i = text.indexOf('\r\n', i + 2)) lines++;
+      // A row end may be split between two chunks: carry the previous chunk's last character.
+      const seen = carry + text;
+      for (let i = seen.indexOf('\r\n'); i !== -1; i = seen.indexOf('\r\n', i + 2)) lines++;
+      carry = text.slice(-1) === '\r' ? '\r' : '';
       if (++chunks % 200 === 0) {
         gc();
         peak = Math.max(peak, process.memoryUsage().heapUsed - baseline);

@@ -1,12 +1,12 @@
-import { createEmailLogRepository, entryCollection, type EmailContentDoc, type EmailLogDoc } from '@mailroom/shared';
+import { createEmailLogRepository, EMAIL_LOGS, type EmailContentDoc, type EmailLogDoc } from '@mailroom/shared';
 import type { TestSystem } from '../support/system';
 
 export { logEntry } from '../support/log-entry';
 
-/** The collection (partition) holding the entry with this id. */
-export const logsCollection = (sys: TestSystem, id: string) => entryCollection<EmailLogDoc>(sys.mongo.db(sys.config.logsMongo.db), id);
+/** The collection of the log's entries. */
+export const logsCollection = (sys: TestSystem) => sys.mongo.db(sys.config.logsMongo.db).collection<EmailLogDoc>(EMAIL_LOGS);
 
-/** Writes entries (and content) as the send path would: bucket directory, then entries, in their partitions. */
+/** Writes entries (and content) into the logs database. */
 export async function insertEntries(sys: TestSystem, docs: EmailLogDoc[], contents: EmailContentDoc[] = []): Promise<void> {
   await createEmailLogRepository(sys.mongo.db(sys.config.logsMongo.db)).importEntries(docs, contents);
 }
@@ -19,8 +19,6 @@ export const contentFor = (d: EmailLogDoc): EmailContentDoc => ({
   to: d.recipient,
   subject: d.subject,
   text: 'x',
-  day: d.day,
-  hour: d.hour,
 });
 
 /** Ids of every page of a list query, following nextCursor. */

@@ -1,6 +1,6 @@
 import {
   createEmailProducer,
-  contentCollection,
+  EMAIL_CONTENTS,
   createRedis,
   createSendEmailQueue,
   EMAIL_ID_PATTERN,
@@ -113,7 +113,7 @@ describe('email producer: in-process sends through the API queue, against real R
     const d = await waitFor(() => sentEntry(r.id), 20_000, `entry ${r.id}`);
     expect(d.recipient).toBe(`delivered+100@${SIM}`);
     // Parsed by the API's schema: a single cc becomes a list, as it does for the API.
-    const content = await contentCollection<{ _id: string }>(logsDb(), r.id).findOne({ _id: r.id });
+    const content = await logsDb().collection<{ _id: string }>(EMAIL_CONTENTS).findOne({ _id: r.id });
     expect(content).toMatchObject({ cc: [`copy@${SIM}`], text: 'plain too', html: '<p>Invoice 100</p>' });
     expect(sink.countFor(r.id)).toBe(1);
   });

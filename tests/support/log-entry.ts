@@ -1,5 +1,5 @@
 import type { Db, Filter, FindOptions } from 'mongodb';
-import { entryBuckets, entryCollection, entryCollections, newId, NEW_ENTRY_FIELDS, type EmailLogDoc } from '@mailroom/shared';
+import { EMAIL_LOGS, newId, NEW_ENTRY_FIELDS, type EmailLogDoc } from '@mailroom/shared';
 
 /**
  * Log entries in the document shape of email-log.repository.ts, for writing straight into a logs
@@ -34,29 +34,26 @@ export function logEntry(workspaceId: string, o: Partial<EmailLogDoc> & { sentAt
     ...NEW_ENTRY_FIELDS,
     ...o,
     sentAt,
-    ...entryBuckets(workspaceId, sentAt),
   };
 }
 
-/** Entries matching `filter` in every partition of a logs database (email-log-partitions.ts). */
-export async function findEntries<T extends { _id: string } = { _id: string; [k: string]: any }>(
+/** Entries matching `filter` in a logs database. */
+export function findEntries<T extends { _id: string } = { _id: string; [k: string]: any }>(
   db: Db,
   filter: Filter<T> = {},
   options: FindOptions = {},
 ): Promise<T[]> {
-  const found = await Promise.all((await entryCollections<T>(db)).map((c) => c.find(filter, options).toArray()));
-  return found.flat() as T[];
+  return db.collection<T>(EMAIL_LOGS).find(filter, options).toArray() as Promise<T[]>;
 }
 
-export async function countEntries<T extends { _id: string } = { _id: string; [k: string]: any }>(
+export function countEntries<T extends { _id: string } = { _id: string; [k: string]: any }>(
   db: Db,
   filter: Filter<T> = {},
 ): Promise<number> {
-  const counts = await Promise.all((await entryCollections<T>(db)).map((c) => c.countDocuments(filter)));
-  return counts.reduce((a, b) => a + b, 0);
+  return db.collection<T>(EMAIL_LOGS).countDocuments(filter);
 }
 
-/** One entry by id, from its partition. */
+/** One entry by id. */
 export function findEntry<T extends { _id: string } = { _id: string; [k: string]: any }>(db: Db, id: string): Promise<T | null> {
-  return entryCollection<T>(db, id).findOne({ _id: id } as Filter<T>) as Promise<T | null>;
+  return db.collection<T>(EMAIL_LOGS).findOne({ _id: id } as Filter<T>) as Promise<T | null>;
 }

@@ -4,8 +4,7 @@
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { existsSync } from 'node:fs';
-import { defaultFerretdbHandler, psql, startFerretdb, type RunningFerretdb } from '../../infra/dev/ferretdb';
-import { ensureFerretdbBinary } from '../../infra/dev/ferretdb-build';
+import { startFerretdb, type RunningFerretdb } from '../../infra/dev/ferretdb';
 import { startRedis, type RunningRedis } from '../../infra/dev/redis';
 
 jest.setTimeout(30_000);
@@ -105,75 +104,83 @@ describe('startFerretdb', () => {
     await Promise.allSettled(started.map((s) => s.stop()));
   });
 
-  it('ensureFerretdbBinary is cached and safe to call concurrently', async () => {
-    const [a, b] = await Promise.all([ensureFerretdbBinary(), ensureFerretdbBinary()]);
-    expect(a).toBe(b);
-    expect(a).toMatch(/\.mailroom\/bin\/ferretdb-[0-9a-f]{16}$/);
-    expect(existsSync(a)).toBe(true);
+  it('runs FerretDB 2 on its own PostgreSQL cluster with DocumentDB: inserts and finds, kill() takes both down, start() brings the same data back', async () => {
+    const db = await startFerretdb();
+    started.push(db);
+    expect(db.uri).toBe(`mongodb://127.0.0.1:${db.port}/`);
+    expect(db.kind).toBe('ferretdb');
+    // A private cluster, never the system one on 5432.
+    expect(db.pgPort).not.toBe(5432);
+    expect(db.psql('SHOW port').trim()).toBe(String(db.pgPort));
+    expect(db.psql("SELECT extversion FROM pg_extension WHERE extname = 'documentdb'").trim()).toMatch(/^0\.106/);
+
+    const client = mongoClient(db.uri);
+    clients.push(client);
+    const buildInfo = await client.db('admin').command({ buildInfo: 1 });
+    expect(buildInfo.ferretdb?.version).toBe('v2.5.0');
+    const coll = client.db('harness').collection<{ _id: string; n: number }>('docs');
+    await coll.insertOne({ _id: 'a', n: 1 });
+    expect(await coll.findOne({ _id: 'a' })).toEqual({ _id: 'a', n: 1 });
+
+    await db.kill();
+    expect(db.pid).toBeUndefined();
+    expect(db.pgPid).toBeUndefined();
+    await expect(coll.findOne({ _id: 'a' })).rejects.toThrow();
+    const fresh = mongoClient(db.uri);
+    await expect(fresh.connect()).rejects.toThrow();
+    await fresh.close();
+
+    await db.start();
+    expect(db.pid).toBeDefined();
+    // The same client reconnects by itself once the server is back; the write survived the crash.
+    expect(await coll.findOne({ _id: 'a' })).toEqual({ _id: 'a', n: 1 });
+
+    const dir = db.dataDir;
+    await client.close();
+    await db.stop();
+    expect(existsSync(dir)).toBe(false);
   });
 
-  it.each(['sqlite', 'postgresql'] as const)(
-    'with the %s backend, inserts and finds, kill() takes it down, start() brings the same data back',
-    async (handler) => {
-      // Without a PostgreSQL server the default falls back to SQLite, which the other case covers.
-      if (handler === 'postgresql' && defaultFerretdbHandler() !== 'postgresql') return expect(defaultFerretdbHandler()).toBe('sqlite');
-      const db = await startFerretdb({ handler });
-      started.push(db);
-      expect(db.uri).toBe(`mongodb://127.0.0.1:${db.port}/`);
-      expect(db.kind).toBe('ferretdb');
-
-      const client = mongoClient(db.uri);
-      clients.push(client);
-      const coll = client.db('harness').collection<{ _id: string; n: number }>('docs');
-      await coll.insertOne({ _id: 'a', n: 1 });
-      expect(await coll.findOne({ _id: 'a' })).toEqual({ _id: 'a', n: 1 });
-
-      await db.kill();
-      expect(db.pid).toBeUndefined();
-      await expect(coll.findOne({ _id: 'a' })).rejects.toThrow();
-      const fresh = mongoClient(db.uri);
-      await expect(fresh.connect()).rejects.toThrow();
-      await fresh.close();
-
-      await db.start();
-      expect(db.pid).toBeDefined();
-      // The same client reconnects by itself once the server is back.
-      expect(await coll.findOne({ _id: 'a' })).toEqual({ _id: 'a', n: 1 });
-
-      const dir = db.dataDir;
-      await client.close();
-      await db.stop();
-      if (handler === 'sqlite') expect(existsSync(dir!)).toBe(false);
-    },
-  );
-
-  it('on PostgreSQL, mirrors the leading key of each index and the log filters status and type with GIN indexes, no other key', async () => {
-    if (defaultFerretdbHandler() !== 'postgresql') return expect(defaultFerretdbHandler()).toBe('sqlite');
-    const name = `mailroom_mirrors_${process.pid}_${Date.now().toString(36)}`;
-    const db = await startFerretdb({ handler: 'postgresql', postgresDatabase: name });
+  it('does what the log needs of MongoDB: atomic conditional updates, unordered inserts past duplicates, partial indexes, $dateToString', async () => {
+    const db = await startFerretdb();
+    started.push(db);
     const client = mongoClient(db.uri);
-    try {
-      const entries = client.db('harness').collection('entries');
-      await entries.createIndex({ workspaceId: 1, status: 1, sentAt: -1 }, { name: 'workspace_status_sentAt' });
-      await entries.createIndex({ wsDay: 1, sentAt: -1, _id: -1 }, { name: 'wsDay_sentAt' });
-      await entries.createIndex({ recipient: 1, workspaceId: 1, type: 1 }, { name: 'recipient_workspace_type' });
-      await entries.createIndex({ "it's": 1 }, { name: 'quoted' });
-      const defs = psql(`SELECT indexdef FROM pg_indexes WHERE tablename LIKE 'entries%' AND indexdef LIKE '% USING gin %'`, 5000, name);
-      const mirrored = [...defs.matchAll(/\(_jsonb -> '((?:[^']|'')+)'::text\)\) jsonb_path_ops/g)].map((m) => m[1]).sort();
-      // _id: the collection's own unique index. Not sentAt, not _id as a sort key, not a second workspaceId.
-      expect(mirrored).toEqual(['_id', "it''s", 'recipient', 'status', 'type', 'workspaceId', 'wsDay']);
-    } finally {
-      await client.close();
-      await db.stop();
-      psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    }
+    clients.push(client);
+    const coll = client.db('harness').collection<{ _id: string; n?: number; p?: string | null; at?: Date }>('engine');
+    // An unordered insert goes on past duplicate keys and reports each of them.
+    await coll.insertOne({ _id: 'b' });
+    const err = await coll
+      .insertMany([{ _id: 'a' }, { _id: 'b' }, { _id: 'c' }, { _id: 'b' }, { _id: 'd' }], { ordered: false })
+      .catch((e: unknown) => e);
+    expect((err as { writeErrors?: Array<{ index: number; code: number }> }).writeErrors?.map((e) => [e.index, e.code])).toEqual([
+      [1, 11000],
+      [3, 11000],
+    ]);
+    expect((await coll.find({}).toArray()).map((d) => d._id).sort()).toEqual(['a', 'b', 'c', 'd']);
+    // Conditional updates from many clients at once apply exactly once each.
+    await coll.updateOne({ _id: 'a' }, { $set: { n: 0 } });
+    const won = await Promise.all(Array.from({ length: 20 }, () => coll.updateOne({ _id: 'a', n: 0 }, { $inc: { n: 1 } })));
+    expect(won.filter((r) => r.modifiedCount === 1)).toHaveLength(1);
+    expect((await coll.findOne({ _id: 'a' }))?.n).toBe(1);
+    // A partial index is accepted and used.
+    await coll.createIndex({ p: 1 }, { name: 'p', partialFilterExpression: { p: { $type: 'string' } } });
+    expect((await coll.listIndexes().toArray()).find((i) => i.name === 'p')?.partialFilterExpression).toEqual({ p: { $type: 'string' } });
+    await coll.updateOne({ _id: 'c' }, { $set: { at: new Date('2026-11-27T23:30:00Z') } });
+    const days = await coll
+      .aggregate([
+        { $match: { at: { $type: 'date' } } },
+        { $group: { _id: { $dateToString: { date: '$at', format: '%Y-%m-%d', timezone: 'UTC' } }, n: { $sum: 1 } } },
+      ])
+      .toArray();
+    expect(days).toEqual([{ _id: '2026-11-27', n: 1 }]);
   });
 
   it('runs two instances at once, each with its own data', async () => {
     const [one, two] = await Promise.all([startFerretdb(), startFerretdb()]);
     started.push(one, two);
     expect(one.port).not.toBe(two.port);
-    if (one.dataDir !== undefined) expect(one.dataDir).not.toBe(two.dataDir);
+    expect(one.pgPort).not.toBe(two.pgPort);
+    expect(one.dataDir).not.toBe(two.dataDir);
 
     const c1 = mongoClient(one.uri);
     const c2 = mongoClient(two.uri);

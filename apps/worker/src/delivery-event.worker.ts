@@ -35,11 +35,12 @@ interface Waiting {
 
 /**
  * Gathers events from concurrently running jobs into batches: one flush reads the entries
- * involved, folds their events and writes each changed entry once. One flush runs at a time:
- * two could write the same entry at once, which the version guard does not catch on FerretDB
- * (see email-events.repository.ts). Events arriving meanwhile make up the next batch, so the
- * worker's concurrency should exceed the batch size: with both at 500, a flush holds every
- * running job and the worker idles while BullMQ refills (measured: ~10% of the time).
+ * involved, folds their events and writes each changed entry once. One flush runs at a time, so
+ * a process never races itself for an entry (the version guard settles races between
+ * processes: the loser re-reads and redoes, see events.repository.ts). Events arriving meanwhile
+ * make up the next batch, so the worker's concurrency should exceed the batch size: with both at
+ * 500, a flush holds every running job and the worker idles while BullMQ refills (measured: ~10%
+ * of the time).
  */
 export function createEventBatcher(deps: Omit<DeliveryEventWorkerDeps, 'connection'>) {
   const { batchSize, batchWaitMs } = deps.config.events;

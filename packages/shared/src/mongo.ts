@@ -12,8 +12,8 @@ export interface Databases {
 
 /**
  * Connects to the main and the logs database (one client when both live on the same server).
- * Only plain CRUD, indexes and `$match`/`$group`/`$sum` aggregations are used, so the same code
- * runs on MongoDB 6/7 and on FerretDB 1.x.
+ * Written for MongoDB 7 (no transactions, no change streams: the dev/test engine, FerretDB 2 on
+ * DocumentDB, has neither; docs/database.md).
  */
 export async function connectDatabases(config: Pick<Config, 'mongo' | 'logsMongo'>, appName: string): Promise<Databases> {
   const options = (timeout: number) => ({

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisClient as Redis } from './redis';
-import type { EmailLogRepository, SendOutcome } from './email-log.repository';
+import type { EmailLogRepository, SendOutcome } from './email-log/repository';
 import { ownKey } from './redis';
 
 /** How long we remember that an email was handed off, so no retry sends it a second time. */

@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
-import type { DeliveryEvent } from './email-events';
+import type { DeliveryEvent } from './email-log/events/events';
 import type { SendEmailJob } from './schemas';
 
 /**

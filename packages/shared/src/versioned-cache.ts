@@ -7,8 +7,7 @@ import type { TrackingSettingsRepository } from './tracking-settings.repository'
  * Per-workspace data the send path needs on every email (suppressions, the tracking switch) is
  * kept in process memory and checked against a version counter in Redis: one Redis GET per
  * send instead of a database read, and every change (any process) bumps the counter, so the
- * next send sees it. FerretDB 1.x answers about a thousand point reads a second, which would
- * otherwise cap sending at that rate.
+ * next send sees it: a database read per email would cost the send path more than the send.
  */
 /** The Redis counter every change of a workspace's `what` increments (any process). */
 export function workspaceVersionKey(prefix: string, what: 'settings' | 'suppressions' | 'tracking', workspaceId: string): string {

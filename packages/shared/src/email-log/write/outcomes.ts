@@ -1,12 +1,7 @@
 import { MongoBulkWriteError, type Collection, type OptionalUnlessRequiredId } from 'mongodb';
-import type { SendOutcome } from './email-log.repository';
-import { entryBuckets } from './email-log-buckets';
-import { isDuplicateKeyError } from './mongo';
+import type { SendOutcome } from '../repository';
 
-/*
- * Write helpers of the email-log repository, shaped by FerretDB 1.x: every statement filters on
- * `_id` alone, and multi-statement commands stay small.
- */
+/* Write helpers of the email-log repository: what a send outcome sets, and inserts that tolerate replays. */
 
 /** Fields a send outcome sets on its entry. */
 export function outcomeFields(o: SendOutcome) {
@@ -30,7 +25,6 @@ export function outcomeFields(o: SendOutcome) {
     resendOf: o.resendOf,
     createdAt: new Date(o.createdAt),
     sentAt: new Date(o.sentAt),
-    ...entryBuckets(o.workspaceId, o.sentAt),
     updatedAt: new Date(),
   };
 }
@@ -55,27 +49,18 @@ export const toError = (e: unknown) => (e instanceof Error ? e : new Error(Strin
 /** Inserts unordered; returns the indexes that already existed (E11000). Other errors throw. */
 export async function insertIgnoringDuplicates<T extends { _id: string }>(col: Collection<T>, docs: T[]): Promise<Set<number>> {
   const duplicates = new Set<number>();
+  if (docs.length === 0) return duplicates;
   try {
     await col.insertMany(docs as OptionalUnlessRequiredId<T>[], { ordered: false });
   } catch (err) {
     if (!(err instanceof MongoBulkWriteError)) throw err;
-    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-    for (const e of errors) {
+    // Unordered: the server went on past each duplicate, so these are all that was not inserted.
+    for (const e of Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]) {
       if (e.code !== 11000) throw err;
       duplicates.add(e.index);
     }
-    // FerretDB stops an unordered insert at its first error: insert the rest one by one.
-    const reported = Math.max(...errors.map((e) => e.index));
-    if (err.result.insertedCount + errors.length < docs.length) {
-      for (let i = reported + 1; i < docs.length; i++) {
-        try {
-          await col.insertOne(docs[i] as OptionalUnlessRequiredId<T>);
-        } catch (e) {
-          if (!isDuplicateKeyError(e)) throw e;
-          duplicates.add(i);
-        }
-      }
-    }
+    // The driver reports a lost connection as a bulk error too, with no write errors in it.
+    if (err.result.insertedCount + duplicates.size < docs.length) throw err;
   }
   return duplicates;
 }

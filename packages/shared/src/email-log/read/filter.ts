@@ -1,11 +1,10 @@
 import type { Filter } from 'mongodb';
-import type { EmailLogDoc } from './email-log.repository';
-import { escapeRegex, type EmailLogCursor, type EmailLogFilter } from './email-log-query';
+import type { EmailLogDoc } from '../repository';
+import { escapeRegex, type EmailLogCursor, type EmailLogFilter } from './query';
 
 /**
- * The MongoDB filter of the email-log list and export. Single values are plain equalities
- * rather than `$in` of one: FerretDB 1.x (PostgreSQL backend) pushes top-level equalities down
- * to SQL and nothing else, and MongoDB gets an exact index prefix either way.
+ * The MongoDB filter of the email-log list and export: equalities on the indexed fields of
+ * repository.ts first (a single value as a plain equality, an exact index prefix), then ranges.
  */
 export function emailLogMongoFilter(workspaceId: string, f: EmailLogFilter, after?: EmailLogCursor): Filter<EmailLogDoc> {
   const q: Record<string, unknown> = { workspaceId };

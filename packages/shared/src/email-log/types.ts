@@ -1,6 +1,5 @@
-import type { BounceType, TimelineItem } from './email-events';
-import type { EntryBuckets } from './email-log-buckets';
-import type { EmailStatus, EmailType, MessageContent, Reference, SendMethodName } from './schemas';
+import type { BounceType, TimelineItem } from './events/events';
+import type { EmailStatus, EmailType, MessageContent, Reference, SendMethodName } from '../schemas';
 
 /*
  * The documents of the email log, and what the send path and retention exchange with the
@@ -35,12 +34,6 @@ export interface EmailLogDoc {
   createdAt: Date;
   /** When the email left Mailroom, or the time of the attempt that produced the current error. */
   sentAt: Date;
-  /** UTC day and hour of `sentAt`, and the workspace's buckets (email-log-buckets.ts, `entryBuckets`). */
-  day: EntryBuckets['day'];
-  hour: EntryBuckets['hour'];
-  wsMonth: EntryBuckets['wsMonth'];
-  wsDay: EntryBuckets['wsDay'];
-  wsHour: EntryBuckets['wsHour'];
   deliveredAt: Date | null;
   openedAt: Date | null;
   opens: number;
@@ -61,31 +54,12 @@ export interface EmailLogDoc {
   updatedAt: Date;
 }
 
-/** Rendered content kept for resends (`email_contents`), apart from the entries so list scans stay light. */
+/** Rendered content kept for resends (`email_contents`), apart from the entries so list reads stay light. */
 export interface EmailContentDoc extends MessageContent {
   _id: string;
   workspaceId: string;
+  /** The first attempt's time; retention removes content with its entry, and content left without one. */
   sentAt: Date;
-  /** The entry's buckets, so retention removes content bucket by bucket with its entries. */
-  day: string;
-  hour: string;
-}
-
-/** What one retention step removed. */
-export interface BucketDeleteResult {
-  removed: number;
-  contentRemoved: number;
-  /** Nothing matching is left in the bucket. */
-  exhausted: boolean;
-}
-
-/** A day of the directory that retention works through, with its hours (`h00`…) oldest first. */
-export interface RetentionDay {
-  day: string;
-  total: number;
-  hours: Array<{ key: string; hour: string; count: number }>;
-  /** The partitions that may hold its entries. */
-  parts: string[];
 }
 
 /** What the worker reports after one send attempt. */

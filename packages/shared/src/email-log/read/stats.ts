@@ -1,9 +1,9 @@
-import type { EmailLogRepository } from './email-log.repository';
-import type { EmailStatus } from './schemas';
+import type { EmailLogRepository } from '../repository';
+import type { EmailStatus } from '../../schemas';
 
 /**
- * Daily numbers of the email log. The database only counts (`$match` + `$group` with `$sum`,
- * which FerretDB 1.x and MongoDB both have); totals and rates are folded here.
+ * Daily numbers of the email log. The database counts per UTC day (`$match` + `$group` on
+ * `$dateToString` of `sentAt`); totals and rates are folded here.
  *
  * The status of an entry is its latest one, and later statuses imply earlier ones (an opened
  * email was delivered), so the rates are computed over groups of statuses, listed as data.

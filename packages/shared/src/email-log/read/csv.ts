@@ -1,4 +1,4 @@
-import type { EmailLogItem } from './email-log-view';
+import type { EmailLogItem } from './view';
 
 /** Columns of the CSV export: the page's columns first, then what helps to follow up. */
 export const EMAIL_LOG_CSV_COLUMNS: ReadonlyArray<readonly [string, (i: EmailLogItem) => string | number | null]> = [

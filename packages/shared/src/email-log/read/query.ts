@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EMAIL_STATUSES, EMAIL_TYPES, SEND_METHODS, type EmailStatus, type EmailType, type SendMethodName } from './schemas';
+import { EMAIL_STATUSES, EMAIL_TYPES, SEND_METHODS, type EmailStatus, type EmailType, type SendMethodName } from '../../schemas';
 
 /**
  * Query parameters of the email-log list, its CSV export and its stats, parsed with zod at the

@@ -7,10 +7,10 @@ import {
   type DeliveryEvent,
   type EventFields,
   type ReduceContext,
-} from './email-events';
-import type { EmailLogDoc } from './email-log.repository';
-import { entryCollection, entryCollections } from './email-log-partitions';
-import { ERROR_HINTS } from './smtp-errors';
+} from './events';
+import type { EmailLogDoc } from '../repository';
+import { EMAIL_LOGS } from '../repository';
+import { ERROR_HINTS } from '../../smtp-errors';
 
 /** An event we could not match to an entry after every retry (`orphan_events`, logs database). */
 export interface OrphanEventDoc {
@@ -40,7 +40,7 @@ export interface SuppressionRequest {
 export interface EmailEventsRepository {
   ensureIndexes(): Promise<void>;
   /**
-   * Applies a batch: one read per entry involved, one fold per entry, one write per changed entry.
+   * Applies a batch: one read of the entries involved, one fold per entry, one write per changed entry.
    * Results are in the order of `events`.
    */
   applyBatch(events: readonly DeliveryEvent[]): Promise<{ results: ApplyResult[]; suppress: SuppressionRequest[] }>;
@@ -73,16 +73,7 @@ const PROJECTION = Object.fromEntries(
 );
 /** How often a batch re-reads entries another writer changed under it before giving up on them. */
 const MAX_CONFLICT_ROUNDS = 5;
-/**
- * A batch reads its entries with one `findOne` per entry and writes them with one `updateOne`
- * per entry, this many at a time; every filter is top-level equalities only. FerretDB 1.x pushes
- * just those down to PostgreSQL (GIN index lookups there, 2-6 ms a round trip); a `$in` read is
- * a scan of the whole collection decoded in Go (bench/webhooks.bench.ts: ~140 events/s applied
- * with one `$in` read per batch, 1,000-1,600 with point reads). A multi-statement `update`
- * command (a driver bulkWrite) of a few dozen entries never gets an answer and wedges the
- * server; one entry per statement also tells exactly which writes lost the version race.
- * Measured: 8, 16 or 24 at a time apply at the same rate (FerretDB and PostgreSQL are CPU-bound).
- */
+/** Writes of one batch in flight at once; one entry per statement tells exactly which lost the version race. */
 const DB_CONCURRENCY = 16;
 
 function fieldsOf(doc: EntryDoc): EventFields {
@@ -117,33 +108,23 @@ function errorFields(f: EventFields, previous: EmailLogDoc['status']): Record<st
 }
 
 export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs: number }): EmailEventsRepository {
-  /** An entry's partition follows from its id (email-log-partitions.ts). */
-  const logs = (id: string) => entryCollection<EntryDoc>(logsDb, id);
+  const entries = logsDb.collection<EntryDoc>(EMAIL_LOGS);
   const orphans: Collection<OrphanEventDoc> = logsDb.collection('orphan_events');
 
   /**
-   * Entries by our id, then (for events without it) by the provider's id, an indexed field looked
-   * up in each partition, newest first, until found.
+   * The entries a batch touches, in one read by our ids and one by the provider's ids (for events
+   * that carry only those; `providerMessageId` is indexed).
    */
   const load = async (events: readonly DeliveryEvent[]) => {
-    const ids = new Set(events.flatMap((e) => (e.emailId ? [e.emailId] : [])));
-    const pids = new Set(events.flatMap((e) => (!e.emailId && e.providerMessageId ? [e.providerMessageId] : [])));
-    const partitions = pids.size ? await entryCollections<EntryDoc>(logsDb) : [];
-    const byPid = async (providerMessageId: string) => {
-      for (const col of partitions) {
-        const doc = await col.findOne({ providerMessageId }, { projection: PROJECTION });
-        if (doc) return doc;
-      }
-      return null;
-    };
-    const lookups: Array<() => Promise<EntryDoc | null>> = [
-      ...[...ids].map((_id) => () => logs(_id).findOne({ _id }, { projection: PROJECTION })),
-      ...[...pids].map((pid) => () => byPid(pid)),
-    ];
+    const ids = [...new Set(events.flatMap((e) => (e.emailId ? [e.emailId] : [])))];
+    const pids = [...new Set(events.flatMap((e) => (!e.emailId && e.providerMessageId ? [e.providerMessageId] : [])))];
+    const found = await Promise.all([
+      ids.length ? entries.find({ _id: { $in: ids } }, { projection: PROJECTION }).toArray() : [],
+      pids.length ? entries.find({ providerMessageId: { $in: pids } }, { projection: PROJECTION }).toArray() : [],
+    ]);
     const docs = new Map<string, EntryDoc>();
     const pidToId = new Map<string, string>();
-    for (const d of await mapLimit(lookups, (lookup) => lookup())) {
-      if (!d) continue;
+    for (const d of found.flat()) {
       docs.set(d._id, d);
       if (d.providerMessageId) pidToId.set(d.providerMessageId, d._id);
     }
@@ -192,10 +173,9 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
           if (after === before) continue;
           ops.push({
             id,
-            // The version guard makes this read-modify-write safe against other event workers on
-            // MongoDB. FerretDB 1.x reads the matching document and then writes it by `_id` in a
-            // separate statement, so two writers of one entry at the same moment can both match:
-            // a worker process never does that (one flush at a time, one write per entry).
+            // The version guard makes this read-modify-write safe against other event workers: the
+            // update matches only the version that was read (one statement, atomic on MongoDB and
+            // on DocumentDB alike); a writer that lost re-reads and redoes what is missing.
             filter: { _id: id, eventsVersion: doc.eventsVersion ?? null },
             update: {
               $set: { ...after, ...errorFields(after, doc.status), eventsVersion: (doc.eventsVersion ?? 0) + 1, updatedAt: new Date() },
@@ -204,16 +184,21 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
           written.push({ doc, items });
         }
         if (ops.length === 0) break;
-        const won = await mapLimit(ops, async (op) => (await logs(op.id).updateOne(op.filter, op.update)).matchedCount === 1);
+        const won = await mapLimit(ops, async (op) => (await entries.updateOne(op.filter, op.update)).matchedCount === 1);
         const appliedOnly = (items: typeof pending) => items.filter((p) => results[p.i]!.kind === 'applied');
         for (const [k, w] of written.entries()) if (won[k]) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
         const lost = written.filter((_, k) => !won[k]);
         if (lost.length === 0) break;
         // Someone else moved these entries on: re-read and redo exactly the events not yet in them.
-        const fresh = await mapLimit(lost, (w) => logs(w.doc._id).findOne({ _id: w.doc._id }, { projection: { eventIds: 1 } }));
+        const fresh = new Map(
+          (await entries.find({ _id: { $in: lost.map((w) => w.doc._id) } }, { projection: { eventIds: 1 } }).toArray()).map((d) => [
+            d._id,
+            d,
+          ]),
+        );
         pending = [];
-        for (const [k, w] of lost.entries()) {
-          const seen = new Set(fresh[k]?.eventIds ?? []);
+        for (const w of lost) {
+          const seen = new Set(fresh.get(w.doc._id)?.eventIds ?? []);
           const missing = w.items.filter((p) => !seen.has(deliveryEventJobId(p.e)));
           if (missing.length === 0) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
           else pending.push(...missing);

@@ -1,5 +1,5 @@
-import type { EmailLogDoc } from './email-log.repository';
-import { STATUS_LABELS, type SendMethodName } from './schemas';
+import type { EmailLogDoc } from '../repository';
+import { STATUS_LABELS, type SendMethodName } from '../../schemas';
 
 /** How the page names the send methods (the seed's "Send method" column). */
 export const SEND_METHOD_LABELS: Readonly<Record<SendMethodName, string>> = {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { EMAIL_ID_PATTERN } from './ids';
-import type { EmailStatus } from './schemas';
+import { EMAIL_ID_PATTERN } from '../../ids';
+import type { EmailStatus } from '../../schemas';
 
 /** What a provider (or our own pixel and links) can tell us about an email after hand-off. */
 export const DELIVERY_EVENT_TYPES = ['delivered', 'delivery_delayed', 'opened', 'clicked', 'bounced', 'complained', 'failed'] as const;
