@@ -80,8 +80,9 @@ async function createIndexes(logs: Collection<EmailLogDoc>, contents: Collection
 /** Up to `limit` ids of documents sent before `cutoff`, through the `sentAt` index (retention). */
 async function idsSentBefore<T extends { _id: string; sentAt: Date }>(col: Collection<T>, cutoff: Date, limit: number): Promise<string[]> {
   const docs = await col
-    .find({ sentAt: { $lt: cutoff } } as Filter<T>, { projection: { _id: 1 } })
+    .find({ sentAt: { $lt: cutoff } } as Filter<T>, { projection: { _id: 1 }, singleBatch: true })
     .limit(limit)
+    .batchSize(limit)
     .toArray();
   return docs.map((d) => d._id as string);
 }
@@ -149,7 +150,14 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
       const old = await idsSentBefore(contents, cutoff, limit);
       if (old.length === 0) return { matched: 0, removed: 0 };
       // Content of an entry still kept (sent again after the cut-off) stays with it.
-      const kept = new Set((await logs.find({ _id: { $in: old } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+      const kept = new Set(
+        (
+          await logs
+            .find({ _id: { $in: old } }, { projection: { _id: 1 }, singleBatch: true })
+            .batchSize(old.length)
+            .toArray()
+        ).map((d) => d._id),
+      );
       const orphans = old.filter((id) => !kept.has(id));
       const removed = orphans.length ? (await contents.deleteMany({ _id: { $in: orphans } })).deletedCount : 0;
       return { matched: old.length, removed };

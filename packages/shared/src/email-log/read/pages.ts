@@ -76,6 +76,21 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
   };
 
   const find = (q: Filter<EmailLogDoc>) => logs.find(q, { projection: LIST_PROJECTION }).sort(LIST_SORT);
+  /**
+   * At most `n` matches in list order, in one reply: no server cursor is left open. On FerretDB 2
+   * a read that leaves a cursor open costs ~15 ms more (20–24 ms against 5–6 ms, same query).
+   */
+  /** How many documents match, counting no further than `cap` (ids only, one reply). */
+  const countUpTo = async (q: Filter<EmailLogDoc>, cap: number) =>
+    (
+      await logs
+        .find(q, { projection: { _id: 1 }, singleBatch: true })
+        .limit(cap)
+        .batchSize(cap)
+        .toArray()
+    ).length;
+  const firstPage = (q: Filter<EmailLogDoc>, n: number) =>
+    logs.find(q, { projection: LIST_PROJECTION, singleBatch: true }).sort(LIST_SORT).limit(n).batchSize(n).toArray();
 
   /**
    * The windows of a read, newest first: [from, below) on sentAt, the first open above unless a
@@ -110,7 +125,7 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
     /** One page of the log, newest first (sentAt desc, _id desc), strictly after `after`. */
     async list(workspaceId: string, filter: EmailLogFilter, opts: { limit: number; after?: EmailLogCursor }): Promise<EmailLogDoc[]> {
       const q = emailLogMongoFilter(workspaceId, filter, opts.after);
-      if (await engine.sortsInIndex()) return find(q).limit(opts.limit).toArray();
+      if (await engine.sortsInIndex()) return firstPage(q, opts.limit);
 
       const key = keyOf(workspaceId, filter);
       const top = topOf(filter, opts.after);
@@ -127,16 +142,12 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
         const isLast = (w: number) => w >= WIDEST_WINDOW_MS || (filter.since !== undefined && upper - w <= filter.since.getTime());
         while (probe && width > NARROWEST_WINDOW_MS) {
           const from = isLast(width) ? null : new Date(upper - width);
-          if ((await logs.countDocuments(withWindow(q, from, below), { limit: cap })) < cap) break;
+          if ((await countUpTo(withWindow(q, from, below), cap)) < cap) break;
           width = Math.max(NARROWEST_WINDOW_MS, Math.min(width, WIDEST_WINDOW_MS, upper - (filter.since?.getTime() ?? 0)) / GROWTH);
         }
         const last = isLast(width);
         const from = last ? null : new Date(upper - width);
-        out.push(
-          ...(await find(withWindow(q, from, below))
-            .limit(opts.limit - out.length)
-            .toArray()),
-        );
+        out.push(...(await firstPage(withWindow(q, from, below), opts.limit - out.length)));
         if (out.length >= opts.limit) {
           // What the page spanned, so the next page (or the next visitor) starts with a window that fits.
           remember(key, (top.getTime() - out[out.length - 1]!.sentAt.getTime()) * 1.25);
