@@ -26,9 +26,8 @@ export interface EmailLogRepository {
   findById(workspaceId: string, id: string): Promise<EmailLogDoc | null>;
   getContent(workspaceId: string, id: string): Promise<EmailContentDoc | null>;
   /**
-   * Retention: removes up to `limit` entries sent before `cutoff`, their content first (a run
-   * cut short between the two leaves entries that the next run finds). `matched` is how many the
-   * read found: fewer than `limit` means none are left.
+   * Retention: removes up to `limit` entries sent before `cutoff` and their content. `matched`
+   * is how many the read found: fewer than `limit` means none are left.
    */
   deleteSentBefore(cutoff: Date, limit: number): Promise<{ matched: number; removed: number; contentRemoved: number }>;
   /**
@@ -140,9 +139,13 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
     async deleteSentBefore(cutoff, limit) {
       const ids = await idsSentBefore(logs, cutoff, limit);
       if (ids.length === 0) return { matched: 0, removed: 0, contentRemoved: 0 };
-      const contentRemoved = (await contents.deleteMany({ _id: { $in: ids } })).deletedCount;
-      // The same bound again: an entry retried (sent again) since the read above stays.
-      const removed = (await logs.deleteMany({ _id: { $in: ids }, sentAt: { $lt: cutoff } })).deletedCount;
+      // Both at once (two server sessions): content whose entry went while its own delete did
+      // not (a crash between the two) is swept by deleteOrphanContent. The same bound on the
+      // entries again: one retried (sent again) since the read above stays.
+      const [contentRemoved, removed] = await Promise.all([
+        contents.deleteMany({ _id: { $in: ids } }).then((r) => r.deletedCount),
+        logs.deleteMany({ _id: { $in: ids }, sentAt: { $lt: cutoff } }).then((r) => r.deletedCount),
+      ]);
       return { matched: ids.length, removed, contentRemoved };
     },
 
