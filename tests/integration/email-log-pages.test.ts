@@ -2,6 +2,7 @@ import { MongoClient, type Collection } from 'mongodb';
 import {
   createEmailLogPages,
   createEmailLogRepository,
+  detectListEngine,
   EMAIL_LOGS,
   type EmailLogDoc,
   type EmailLogFilter,
@@ -76,6 +77,11 @@ describe('email-log pages: list order, cursors and filters on both read strategi
       (d) => d.sentAt.getTime() >= now - 40 * DAY && d.sentAt.getTime() <= now - DAY,
     ],
   ];
+
+  it('when the server is FerretDB, then pages are read in windows; on MongoDB in one sorted read', async () => {
+    const info = await client.db('admin').command({ buildInfo: 1 });
+    expect(await detectListEngine(client.db(logs.dbName)).sortsInIndex()).toBe(!info.ferretdb);
+  });
 
   describe.each(engines)('when read as %s', (_name, engine) => {
     it.each(cases)('then walking pages of 37 with %s gives every match once, newest first', async (_c, filter, match) => {

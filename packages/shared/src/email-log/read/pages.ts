@@ -15,10 +15,10 @@ import type { EmailLogDoc } from '../types';
  * million entries would take half a minute. For that engine only, a page is read in windows of
  * time, newest first, each a bounded range on `sentAt` that holds few matches:
  *  - the first window has the width that held the previous page of the same workspace and
- *    filter (or, when that read reached the end, everything); a window that comes up short is
- *    followed by one four times as wide;
- *  - before a window is read sorted, an index count that stops at PROBE_CAP matches says whether
- *    it holds too many; such a window is narrowed toward its newer end first.
+ *    filter (or, when that read found less than a page, everything), read at once; a window that
+ *    comes up short is followed by one four times as wide;
+ *  - before a guessed or widened window is read sorted, an index count that stops at probeCap()
+ *    matches says whether it holds too many; such a window is narrowed toward its newer end first.
  * Windows are disjoint and read newest first, so their results simply follow one another.
  */
 
@@ -76,10 +76,6 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
   };
 
   const find = (q: Filter<EmailLogDoc>) => logs.find(q, { projection: LIST_PROJECTION }).sort(LIST_SORT);
-  /**
-   * At most `n` matches in list order, in one reply: no server cursor is left open. On FerretDB 2
-   * a read that leaves a cursor open costs ~15 ms more (20–24 ms against 5–6 ms, same query).
-   */
   /** How many documents match, counting no further than `cap` (ids only, one reply). */
   const countUpTo = async (q: Filter<EmailLogDoc>, cap: number) =>
     (
@@ -89,6 +85,10 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
         .batchSize(cap)
         .toArray()
     ).length;
+  /**
+   * At most `n` matches in list order, in one reply: no server cursor is left open. On FerretDB 2
+   * a read that leaves a cursor open costs ~15 ms more (20–24 ms against 5–6 ms, same query).
+   */
   const firstPage = (q: Filter<EmailLogDoc>, n: number) =>
     logs.find(q, { projection: LIST_PROJECTION, singleBatch: true }).sort(LIST_SORT).limit(n).batchSize(n).toArray();
 
@@ -135,8 +135,9 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
       // Bounded by a cursor or `until`: the first window too, so a deep page reads no newer entries.
       let below: Date | null = opts.after || filter.until ? top : null;
       let width = remembered ?? FIRST_WINDOW_MS;
-      // A fitted width from the previous page needs no count; a guess or a widened window does.
-      let probe = remembered === undefined || remembered >= WIDEST_WINDOW_MS;
+      // A width that held the previous page (or everything, when that was less than a page)
+      // needs no count; a guess or a widened window does.
+      let probe = remembered === undefined;
       for (;;) {
         const upper = (below ?? top).getTime();
         const isLast = (w: number) => w >= WIDEST_WINDOW_MS || (filter.since !== undefined && upper - w <= filter.since.getTime());
@@ -158,7 +159,7 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
         width *= GROWTH;
         probe = true;
       }
-      // The read reached the end: next time, everything at once (the count still guards it).
+      // The read reached the end with less than a page: next time, everything at once, one read.
       if (!opts.after) remember(key, WIDEST_WINDOW_MS);
       return out;
     },
