@@ -1,5 +1,6 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import { createBatcher } from '../batcher';
+import { CONTENT_INDEXES, ENTRY_INDEXES } from './indexes';
 import { createEmailLogPages, detectListEngine } from './read/pages';
 import type { EmailLogCursor, EmailLogFilter } from './read/query';
 import { insertIgnoringDuplicates, NEW_ENTRY_FIELDS, outcomeFields, toError } from './write/outcomes';
@@ -49,31 +50,6 @@ export interface EmailLogRepository {
   ): Promise<Array<{ day: string; key: string; count: number }>>;
   /** Links a resend to its original: count, time and the new id. False when the original is gone. */
   recordResend(workspaceId: string, originalId: string, resendId: string, at: Date): Promise<boolean>;
-}
-
-/**
- * The indexes of the log, each with the queries it serves. Equality fields first, then the
- * sort (sentAt, _id), then ranges (ESR): a page of a workspace, filtered or not, is one index
- * range read in list order on MongoDB.
- */
-async function createIndexes(logs: Collection<EmailLogDoc>, contents: Collection<EmailContentDoc>): Promise<void> {
-  await logs.createIndexes([
-    // The list's first and later pages (cursor = a range on sentAt, _id), the export, daily stats.
-    { key: { workspaceId: 1, sentAt: -1, _id: -1 }, name: 'workspace_sentAt' },
-    // `status=` / `type=` filters, alone or together (status first: the more selective one).
-    { key: { workspaceId: 1, status: 1, sentAt: -1, _id: -1 }, name: 'workspace_status_sentAt' },
-    { key: { workspaceId: 1, type: 1, sentAt: -1, _id: -1 }, name: 'workspace_type_sentAt' },
-    // `recipient=` exact, or a prefix (`ada@*`: an anchored regex, an index range on recipient).
-    { key: { workspaceId: 1, recipient: 1, sentAt: -1, _id: -1 }, name: 'workspace_recipient_sentAt' },
-    // `referenceId` (with or without `referenceKind`): the emails of one invoice, proposal, contract...
-    { key: { workspaceId: 1, 'reference.id': 1, sentAt: -1, _id: -1 }, name: 'workspace_referenceId_sentAt' },
-    // Delivery events that carry only the provider's id (most entries have none: partial).
-    { key: { providerMessageId: 1 }, name: 'providerMessageId', partialFilterExpression: { providerMessageId: { $type: 'string' } } },
-    // Retention: the oldest entries, every workspace.
-    { key: { sentAt: 1 }, name: 'sentAt' },
-  ]);
-  // Retention's sweep of content left without its entry (content is otherwise read by _id).
-  await contents.createIndexes([{ key: { sentAt: 1 }, name: 'sentAt' }]);
 }
 
 /** Up to `limit` ids of documents sent before `cutoff`, through the `sentAt` index (retention). */
@@ -128,7 +104,10 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
   );
 
   return {
-    ensureIndexes: () => createIndexes(logs, contents),
+    async ensureIndexes() {
+      await logs.createIndexes(ENTRY_INDEXES);
+      await contents.createIndexes(CONTENT_INDEXES);
+    },
 
     recordOutcome: (o) => outcomes.add(o),
 

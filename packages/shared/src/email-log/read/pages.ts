@@ -1,5 +1,6 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import { emailLogMongoFilter } from './filter';
+import { listIndexFor } from '../indexes';
 import type { EmailLogCursor, EmailLogFilter } from './query';
 import type { EmailLogDoc } from '../types';
 
@@ -75,12 +76,13 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
     if (widths.size > REMEMBERED) widths.delete(widths.keys().next().value!);
   };
 
-  const find = (q: Filter<EmailLogDoc>) => logs.find(q, { projection: LIST_PROJECTION }).sort(LIST_SORT);
+  const find = (q: Filter<EmailLogDoc>, hint?: string) =>
+    logs.find(q, { projection: LIST_PROJECTION, ...(hint ? { hint } : {}) }).sort(LIST_SORT);
   /** How many documents match, counting no further than `cap` (ids only, one reply). */
-  const countUpTo = async (q: Filter<EmailLogDoc>, cap: number) =>
+  const countUpTo = async (q: Filter<EmailLogDoc>, cap: number, hint: string) =>
     (
       await logs
-        .find(q, { projection: { _id: 1 }, singleBatch: true })
+        .find(q, { projection: { _id: 1 }, singleBatch: true, hint })
         .limit(cap)
         .batchSize(cap)
         .toArray()
@@ -89,8 +91,13 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
    * At most `n` matches in list order, in one reply: no server cursor is left open. On FerretDB 2
    * a read that leaves a cursor open costs ~15 ms more (20–24 ms against 5–6 ms, same query).
    */
-  const firstPage = (q: Filter<EmailLogDoc>, n: number) =>
-    logs.find(q, { projection: LIST_PROJECTION, singleBatch: true }).sort(LIST_SORT).limit(n).batchSize(n).toArray();
+  const firstPage = (q: Filter<EmailLogDoc>, n: number, hint?: string) =>
+    logs
+      .find(q, { projection: LIST_PROJECTION, singleBatch: true, ...(hint ? { hint } : {}) })
+      .sort(LIST_SORT)
+      .limit(n)
+      .batchSize(n)
+      .toArray();
 
   /**
    * The windows of a read, newest first: [from, below) on sentAt, the first open above unless a
@@ -128,6 +135,7 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
       if (await engine.sortsInIndex()) return firstPage(q, opts.limit);
 
       const key = keyOf(workspaceId, filter);
+      const hint = listIndexFor(filter);
       const top = topOf(filter, opts.after);
       const remembered = widths.get(key);
       const cap = probeCap(opts.limit);
@@ -143,12 +151,12 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
         const isLast = (w: number) => w >= WIDEST_WINDOW_MS || (filter.since !== undefined && upper - w <= filter.since.getTime());
         while (probe && width > NARROWEST_WINDOW_MS) {
           const from = isLast(width) ? null : new Date(upper - width);
-          if ((await countUpTo(withWindow(q, from, below), cap)) < cap) break;
+          if ((await countUpTo(withWindow(q, from, below), cap, hint)) < cap) break;
           width = Math.max(NARROWEST_WINDOW_MS, Math.min(width, WIDEST_WINDOW_MS, upper - (filter.since?.getTime() ?? 0)) / GROWTH);
         }
         const last = isLast(width);
         const from = last ? null : new Date(upper - width);
-        out.push(...(await firstPage(withWindow(q, from, below), opts.limit - out.length)));
+        out.push(...(await firstPage(withWindow(q, from, below), opts.limit - out.length, hint)));
         if (out.length >= opts.limit) {
           // What the page spanned, so the next page (or the next visitor) starts with a window that fits.
           remember(key, (top.getTime() - out[out.length - 1]!.sentAt.getTime()) * 1.25);
@@ -179,7 +187,7 @@ export function createEmailLogPages(logs: Collection<EmailLogDoc>, engine: ListE
       // Windows resized toward `batchSize` matches each (at most ×4 either way), each streamed.
       const reads = windows(topOf(filter), !!filter.until, filter.since, widths.get(keyOf(workspaceId, filter)) ?? FIRST_WINDOW_MS);
       for (let w = reads.next(); !w.done;) {
-        const cursor = find(withWindow(q, w.value.from, w.value.below)).batchSize(batchSize);
+        const cursor = find(withWindow(q, w.value.from, w.value.below), listIndexFor(filter)).batchSize(batchSize);
         let n = 0;
         try {
           for await (const doc of cursor) {
