@@ -58,7 +58,7 @@ export interface EmailLogDoc {
 export interface EmailContentDoc extends MessageContent {
   _id: string;
   workspaceId: string;
-  /** The first attempt's time; retention removes content with its entry, and content left without one. */
+  /** Its entry's latest attempt (`sentAt`), so retention removes the two by the same ranges of time. */
   sentAt: Date;
 }
 

@@ -33,11 +33,11 @@ export interface RetentionResult {
 }
 
 /**
- * Removes log entries (and their content) sent before the cut-off, `batchSize` at a time through
- * the `sentAt` index, then content left without its entry, then the activity log's old entries.
- * Each step pauses as long as it took (`yieldFactor`), so the cleanup takes at most about half of
- * what the database can do and reads and new writes keep the rest. Idempotent: a run that stops
- * halfway is finished by the next.
+ * Removes log entries and their content sent before the cut-off, slice of time by slice
+ * (repository's removeSentBefore: fewer than `batchSize` entries a slice), then the activity
+ * log's old entries. Each step pauses as long as it took (`yieldFactor`), so the cleanup takes at
+ * most about half of what the database can do and reads and new writes keep the rest. Idempotent:
+ * a run that stops halfway is finished by the next.
  *
  * Why not a TTL index: the product keeps entries six calendar months and cleans them in one daily
  * run at 03:00 UTC (a TTL index deletes continuously, by a fixed number of seconds), and a run
@@ -59,33 +59,25 @@ export async function runRetention(deps: {
   const started = Date.now();
   const cutoff = retentionCutoff(deps.now, deps.months);
   const batchSize = deps.batchSize ?? 5000;
-  /** Runs `step` until it finds less than a batch, pausing after each run; returns what it removed. */
-  const repeat = async (step: () => Promise<{ matched: number; removed: number }>) => {
-    let total = 0;
-    for (;;) {
-      const t0 = Date.now();
-      const { matched, removed } = await step();
-      total += removed;
-      // Nothing removed from a full batch: what is left stays on purpose (content of a kept entry).
-      if (matched < batchSize || removed === 0) return total;
-      const pause = Math.max(deps.pauseMs ?? 0, (Date.now() - t0) * (deps.yieldFactor ?? 1));
-      if (pause > 0) await new Promise((res) => setTimeout(res, pause));
-    }
+  const pauseAfter = async (stepStarted: number) => {
+    const pause = Math.max(deps.pauseMs ?? 0, (Date.now() - stepStarted) * (deps.yieldFactor ?? 1));
+    if (pause > 0) await new Promise((res) => setTimeout(res, pause));
   };
+  let removed = 0;
   let contentRemoved = 0;
-  const removed = await repeat(async () => {
-    const r = await deps.logs.deleteSentBefore(cutoff, batchSize);
-    contentRemoved += r.contentRemoved;
-    return r;
-  });
-  contentRemoved += await repeat(() => deps.logs.deleteOrphanContent(cutoff, batchSize));
-  const activity = deps.activity;
-  const activityRemoved = activity
-    ? await repeat(async () => {
-        const n = await activity.deleteBatchOlderThan(cutoff, batchSize);
-        return { matched: n, removed: n };
-      })
-    : 0;
+  let stepStarted = Date.now();
+  for await (const step of deps.logs.removeSentBefore(cutoff, batchSize)) {
+    removed += step.removed;
+    contentRemoved += step.contentRemoved;
+    await pauseAfter(stepStarted);
+    stepStarted = Date.now();
+  }
+  let activityRemoved = 0;
+  for (let n = batchSize; deps.activity && n === batchSize; activityRemoved += n) {
+    stepStarted = Date.now();
+    n = await deps.activity.deleteBatchOlderThan(cutoff, batchSize);
+    if (n === batchSize) await pauseAfter(stepStarted);
+  }
   const result = { cutoff: cutoff.toISOString(), removed, contentRemoved, activityRemoved, durationMs: Date.now() - started };
   deps.log.info(result, 'retention cleanup finished');
   return result;
