@@ -105,13 +105,15 @@ quiet() {
 
 build_component() {
   local name=$1 file=$2 url=$3 src key dir stamp
-  src=$(tarball "$file" "$url")
   key=$(expected_hash "$file" | cut -c1-12)
+  [ -n "$key" ] || die "no hash for $file in infra/engine/SHA256SUMS"
   [ "$name" = documentdb ] && key="$key-$patch_hash"
   dir="$CACHE/build/$name-$key"
   stamp="$PG_SHARE/extension/.mailroom-$name"
+  # Installed from these very sources already: nothing to do (the tarball is not even needed).
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then return; fi
   if [ ! -f "$dir/.built" ]; then
+    src=$(tarball "$file" "$url")
     log "building $name ($file)"
     rm -rf "$dir" && mkdir -p "$dir"
     tar xzf "$src" -C "$dir" --strip-components=1
