@@ -74,6 +74,12 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
    * stored": a later attempt wins, an attempt the SMTP server accepted stays `sent`, and once
    * events own the status the send path no longer touches it.
    */
+  /**
+   * The content's `sentAt` follows its entry's latest attempt, so retention removes the two
+   * together by ranges of time (removeSentBefore).
+   */
+  const followEntry = (o: SendOutcome) => contents.updateOne({ _id: o.id }, { $max: { sentAt: new Date(o.sentAt) } });
+
   const writeExisting = async (o: SendOutcome): Promise<boolean> => {
     const notOlder: Filter<EmailLogDoc> = {
       _id: o.id,
@@ -81,9 +87,7 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
       $or: [{ attempts: { $lt: o.attempts } }, { attempts: o.attempts, ...(o.status === 'sent' ? {} : { status: { $ne: 'sent' } }) }],
     };
     if ((await logs.updateOne(notOlder, { $set: outcomeFields(o) })).matchedCount !== 1) return false;
-    // The content's `sentAt` follows its entry's latest attempt, so retention removes the two
-    // together by ranges of time (removeSentBefore).
-    await contents.updateOne({ _id: o.id }, { $max: { sentAt: new Date(o.sentAt) } });
+    await followEntry(o);
     return true;
   };
 
@@ -93,7 +97,7 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
   const outcomes = createBatcher<SendOutcome, boolean>(
     async (batch) => {
       // Content and entries at once: a replay after a crash between the two rewrites both.
-      const [existing] = await Promise.all([
+      const [existing, contentExisting] = await Promise.all([
         insertIgnoringDuplicates(
           logs,
           batch.map((o) => ({ _id: o.id, ...outcomeFields(o), ...NEW_ENTRY_FIELDS }) as EmailLogDoc),
@@ -103,7 +107,14 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
           batch.map((o) => ({ ...o.content, _id: o.id, workspaceId: o.workspaceId, sentAt: new Date(o.sentAt) })),
         ),
       ]);
-      return Promise.all(batch.map((o, i) => (existing.has(i) ? writeExisting(o).catch(toError) : true)));
+      return Promise.all(
+        batch.map((o, i) => {
+          if (existing.has(i)) return writeExisting(o).catch(toError);
+          // A new entry whose content an earlier attempt wrote (a crash between the two inserts).
+          if (contentExisting.has(i)) return followEntry(o).then(() => true, toError);
+          return true;
+        }),
+      );
     },
     { maxItems: 200, maxWaitMs: 100 },
   );
