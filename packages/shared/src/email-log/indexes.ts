@@ -28,7 +28,7 @@ export const ENTRY_INDEXES: IndexDescription[] = [
   { key: { sentAt: 1 }, name: 'sentAt' },
 ];
 
-/** Retention's sweep of content left without its entry (content is otherwise read by _id). */
+/** Retention: content goes by the same ranges of `sentAt` as its entry (it is otherwise read by _id). */
 export const CONTENT_INDEXES: IndexDescription[] = [{ key: { sentAt: 1 }, name: 'sentAt' }];
 
 /**
