@@ -10,7 +10,7 @@
  *   await db.stop();                    // gone, temp dir removed
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, ServerProcess, canConnect, getFreePort, makeTempDir, removeTempDir, sleep } from './process';
 import type { RunningMongo } from './types';
@@ -131,7 +131,7 @@ export async function startFerretdb(opts: StartFerretdbOptions = {}): Promise<Ru
     const pidFile = path.join(dataDir, 'postmaster.pid');
     if (existsSync(pidFile)) {
       const old = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-      if (!(old > 0 && pidAlive(old))) execFileSync('rm', ['-f', pidFile]);
+      if (!(old > 0 && pidAlive(old))) rmSync(pidFile, { force: true });
     }
     const sp = new ServerProcess(`postgres :${pgPort}`, path.join(PG_BIN, 'postgres'), ['-D', dataDir, '-p', String(pgPort)], {
       cwd: dataDir,

@@ -1,6 +1,7 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import { createBatcher } from '../batcher';
 import { CONTENT_INDEXES, ENTRY_INDEXES } from './indexes';
+import { countUpTo } from './count-up-to';
 import { createEmailLogPages, detectListEngine } from './read/pages';
 import type { EmailLogCursor, EmailLogFilter } from './read/query';
 import { insertIgnoringDuplicates, NEW_ENTRY_FIELDS, outcomeFields, toError } from './write/outcomes';
@@ -51,17 +52,6 @@ export interface EmailLogRepository {
 
 /** The first slice retention tries below the cut-off; slices then narrow or widen by 4. */
 const RETENTION_FIRST_SLICE_MS = 3_600_000;
-
-/** How many documents match, counting no further than `cap` (ids only, one reply). */
-async function countUpTo<T extends { _id: string }>(col: Collection<T>, filter: Filter<T>, cap: number): Promise<number> {
-  return (
-    await col
-      .find(filter, { projection: { _id: 1 }, singleBatch: true })
-      .limit(cap)
-      .batchSize(cap)
-      .toArray()
-  ).length;
-}
 
 export function createEmailLogRepository(db: Db): EmailLogRepository {
   const logs = db.collection<EmailLogDoc>(EMAIL_LOGS);
