@@ -1,7 +1,8 @@
 /**
  * Runs the SMTP sink as its own process: `tsx infra/dev/smtp-sink.main.ts`.
  * Env: SMTP_SINK_PORT (default 2525), SMTP_SINK_HOST (default 127.0.0.1),
- * SMTP_SINK_SLOW_MS (default 3000). Logs the received message count every few seconds
+ * SMTP_SINK_SLOW_MS (default 3000); with SIMULATOR_WEBHOOK_URL and SIMULATOR_WEBHOOK_SECRET set,
+ * the mailbox simulator posts provider events there (SIMULATOR_OPEN_AFTER_MS, default 3000). Logs the received message count every few seconds
  * (only when it changed) and closes on SIGTERM / SIGINT. Received messages are counted and then
  * dropped, so a long benchmark does not grow memory.
  */
@@ -13,8 +14,12 @@ async function main(): Promise<void> {
   const port = Number(process.env.SMTP_SINK_PORT ?? 2525);
   const host = process.env.SMTP_SINK_HOST ?? '127.0.0.1';
   const slowMs = process.env.SMTP_SINK_SLOW_MS === undefined ? undefined : Number(process.env.SMTP_SINK_SLOW_MS);
-  const sink = await startSmtpSink({ port, host, slowMs });
-  console.log(`smtp-sink listening on ${sink.url}`);
+  const webhookUrl = process.env.SIMULATOR_WEBHOOK_URL;
+  const secret = process.env.SIMULATOR_WEBHOOK_SECRET;
+  const openAfterMs = process.env.SIMULATOR_OPEN_AFTER_MS === undefined ? undefined : Number(process.env.SIMULATOR_OPEN_AFTER_MS);
+  const events = webhookUrl && secret ? { webhookUrl, secret, openAfterMs, log: (line: string) => console.log(line) } : undefined;
+  const sink = await startSmtpSink({ port, host, slowMs, ...(events ? { events } : {}) });
+  console.log(`smtp-sink listening on ${sink.url}${events ? `; simulator events to ${events.webhookUrl}` : ''}`);
 
   let total = 0;
   let lastLogged = 0;

@@ -1,7 +1,9 @@
 /**
  * Dev / test SMTP sink: a real SMTP server (smtp-server) that stands in for the managed
  * provider. It records every accepted message and includes a mailbox simulator: recipients at
- * `simulator.mailroom.test` behave according to their local part (see SIMULATOR_DOMAIN below).
+ * `simulator.mailroom.test` behave according to their local part (see SIMULATOR_DOMAIN below):
+ * some are refused at RCPT TO, and with `events` set, others are followed by provider events
+ * posted to the API (mailbox-simulator.ts).
  *
  * An opt-in chaos mode (smtp-chaos.ts) drops connections, answers 421 or replies slowly.
  *
@@ -12,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { createMailboxSimulator, type MailboxSimulatorOptions } from './mailbox-simulator';
 import { createSmtpChaos, type SmtpChaosOptions, type SmtpChaosReport } from './smtp-chaos';
 
 export type { ChaosFault, ChaosStage, SinkAttempt, SmtpChaosOptions, SmtpChaosReport } from './smtp-chaos';
@@ -45,6 +48,11 @@ export interface SmtpSinkOptions {
   maxMessageBytes?: number;
   /** Opt-in faults: drop connections, answer 421, reply slowly (off by default). */
   chaos?: SmtpChaosOptions;
+  /**
+   * Provider events for simulator addresses (delivered@, opened@, clicked@, bounce-async@,
+   * complained@, delayed@), posted signed to the API; see mailbox-simulator.ts. Off when unset.
+   */
+  events?: MailboxSimulatorOptions;
 }
 
 export interface SmtpSink {
@@ -131,6 +139,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
   const seenTempfailOnce = new Set<string>();
   const waiters = new Set<() => void>();
   const timers = new Set<NodeJS.Timeout>();
+  const simulatedEvents = simulator && opts.events ? createMailboxSimulator(opts.events) : null;
   const authMethods = [...(opts.auth ? ['PLAIN', 'LOGIN'] : []), ...(opts.oauth2 ? ['XOAUTH2'] : [])];
 
   /** The simulator's answer to RCPT TO. */
@@ -212,6 +221,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
         const reply = () => {
           messages.push(message);
           chaos?.end(session, 'accepted');
+          simulatedEvents?.accepted(message, simulatorMailbox);
           for (const wake of [...waiters]) wake();
           callback(null, `2.0.0 Ok: queued as ${providerMessageId}`);
         };
@@ -275,6 +285,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       chaos?.stop();
+      simulatedEvents?.stop();
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

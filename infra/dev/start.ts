@@ -13,6 +13,8 @@ import { startRedis } from './redis';
 
 const DATA = path.join(REPO_ROOT, '.mailroom', 'data');
 const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+/** Development only: production sets its own WEBHOOK_SECRET for the providers it uses. */
+const DEV_WEBHOOK_SECRET = 'mailroom-dev-webhook-secret';
 
 function say(line: string) {
   process.stdout.write(`[mailroom] ${line}\n`);
@@ -50,14 +52,22 @@ async function main() {
     children.push(child);
   };
 
+  env.PORT ??= '3000';
+  // The mailbox simulator reports provider events to our own webhook route, signed with this.
+  env.WEBHOOK_SECRET ??= DEV_WEBHOOK_SECRET;
   if (!env.MANAGED_SMTP_URL) {
     const port = Number(env.SMTP_SINK_PORT ?? (await getFreePort()));
-    spawnApp('smtp-sink', 'infra/dev/smtp-sink.main.ts', { SMTP_SINK_PORT: String(port) });
+    const openWindowMs = Number(env.MACHINE_OPEN_WINDOW_SECONDS ?? 2) * 1000;
+    spawnApp('smtp-sink', 'infra/dev/smtp-sink.main.ts', {
+      SMTP_SINK_PORT: String(port),
+      SIMULATOR_WEBHOOK_URL: `http://127.0.0.1:${env.PORT}/v1/webhooks/mailroom`,
+      SIMULATOR_WEBHOOK_SECRET: env.WEBHOOK_SECRET,
+      SIMULATOR_OPEN_AFTER_MS: String(openWindowMs + 1000),
+    });
     env.MANAGED_SMTP_URL = `smtp://127.0.0.1:${port}`;
     env.MANAGED_FROM ??= 'Mailroom <no-reply@mailroom.localhost>';
     say(`SMTP sink with the mailbox simulator as the managed provider on ${env.MANAGED_SMTP_URL}`);
   }
-  env.PORT ??= '3000';
   env.SMTP_IGNORE_TLS ??= 'true';
 
   let stopping = false;
@@ -81,7 +91,9 @@ async function main() {
   say(
     `create a workspace:  curl -s -X POST localhost:${env.PORT}/v1/workspaces -H 'Authorization: Bearer ${process.env.OPERATOR_TOKEN ? '$OPERATOR_TOKEN' : 'mailroom-dev-operator-token'}' -H 'Content-Type: application/json' -d '{"name":"Acme"}'`,
   );
-  say('simulator recipients: delivered@ bounce@ tempfail@ tempfail-once@ slow@ mailboxfull@ blocked@ simulator.mailroom.test');
+  say(
+    'simulator recipients at simulator.mailroom.test: delivered@ opened@ clicked@ bounce-async@ complained@ delayed@ (provider events follow), bounce@ tempfail@ tempfail-once@ slow@ mailboxfull@ blocked@ (SMTP replies)',
+  );
 }
 
 main().catch((err) => {

@@ -19,6 +19,8 @@ import {
 } from '@mailroom/shared';
 import { bullBoardRoutes } from './bull-board';
 import { errorHandler, notFoundHandler } from './http-error';
+import { API_ROUTES } from './openapi';
+import { strictQuery } from './strict-query';
 import { activityRoutes } from './routes/activity.routes';
 import { emailLogsRoutes } from './routes/email-logs.routes';
 import { openapiRoutes } from './routes/openapi.routes';
@@ -63,6 +65,7 @@ export function createApp(deps: ApiDeps): Express {
   app.set('trust proxy', 'loopback');
   // Base64 attachments grow by a third; the rest of a message adds up to a few MB.
   const limit = Math.ceil((deps.config.send.maxAttachmentsBytes * 4) / 3) + 12 * 1024 * 1024;
+  app.use(strictQuery(API_ROUTES));
   // Webhooks need the raw bytes for their signatures: registered before the JSON parser.
   app.use(webhooksRoutes(deps));
   app.use(express.json({ limit, strict: true }));

@@ -9,7 +9,8 @@ import {
   TestSendRequest,
 } from '@mailroom/shared';
 import { ActivityListQuery } from './routes/activity.routes';
-import { EmailLogIdParams } from './routes/email-logs.routes';
+import { EmailLogIdParams, EmailPreviewQuery } from './routes/email-logs.routes';
+import { PREVIEW_TTL_SECONDS } from './preview';
 import { RetentionRunRequest } from './routes/admin.routes';
 import { DELIVERY_EVENT_ROUTES } from './routes/delivery-events.docs';
 
@@ -160,6 +161,43 @@ export const API_ROUTES: ApiRouteDoc[] = [
   },
   {
     method: 'get',
+    path: '/v1/email-logs/{id}/content',
+    summary: 'What was sent, as the application submitted it (what resends use); attachments listed without their bytes',
+    tag: 'email log',
+    auth: 'admin',
+    params: EmailLogIdParams,
+    responses: {
+      '200': '{subject, from, to, cc, bcc, replyTo, html, text, headers: [{name, value}], attachments: [{filename, contentType, size}]}',
+      '403': 'a send key',
+      '404': 'no such entry in this workspace, or past retention',
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/email-logs/{id}/preview-link',
+    summary: `A link (valid ${PREVIEW_TTL_SECONDS / 60} minutes) to the HTML preview of the entry, for a sandboxed iframe`,
+    tag: 'email log',
+    auth: 'admin',
+    params: EmailLogIdParams,
+    responses: { '201': '{url, expiresAt}', '404': 'no such entry in this workspace, or past retention' },
+  },
+  {
+    method: 'get',
+    path: '/v1/email-logs/{id}/preview',
+    summary:
+      'The HTML as submitted, under a policy that runs no script, submits no form and loads remote images only with images=1 (the token comes from preview-link)',
+    tag: 'email log',
+    auth: 'none',
+    params: EmailLogIdParams,
+    query: EmailPreviewQuery,
+    responses: {
+      '200': { description: 'the email as an HTML document', contentType: 'text/html' },
+      '401': 'token missing, wrong or expired',
+      '404': 'past retention',
+    },
+  },
+  {
+    method: 'get',
     path: '/v1/activity',
     summary: "What admins and operators did in the key's workspace, newest first",
     tag: 'activity',
@@ -216,6 +254,11 @@ function parameters(schema: z.ZodType | undefined, where: 'query' | 'path'): Jso
     schema: p,
     ...(p.type === 'array' ? { style: 'form', explode: true } : {}),
   }));
+}
+
+/** The query parameters a route names, and whether each may be repeated (list filters). */
+export function queryParameters(route: Pick<ApiRouteDoc, 'query'>): Array<{ name: string; repeatable: boolean }> {
+  return parameters(route.query, 'query').map((p) => ({ name: String(p.name), repeatable: (p.schema as Json).type === 'array' }));
 }
 
 const ERROR = {

@@ -1,6 +1,8 @@
 import {
   connectDatabases,
   createActivityRepository,
+  createDeliveryEventQueue,
+  createEmailEventsRepository,
   createEmailLogRepository,
   createRedis,
   createRetentionQueue,
@@ -9,10 +11,12 @@ import {
   type Logger,
   type RetentionQueue,
 } from '@mailroom/shared';
+import { startOrphanAdoption, type OrphanAdoption } from './orphan-adoption';
 import { createRetentionWorker } from './retention.worker';
 
 export interface SchedulerApp {
   queue: RetentionQueue;
+  orphans: OrphanAdoption;
   close(): Promise<void>;
 }
 
@@ -34,13 +38,19 @@ export async function startSchedulerApp(config: Config, log: Logger): Promise<Sc
   const worker = createRetentionWorker({ config, connection: redis, logs, activity, log });
   worker.on('error', (err) => log.error({ err }, 'retention worker error'));
   await worker.waitUntilReady();
+  const events = createEmailEventsRepository(dbs.logs, { machineWindowMs: config.tracking.machineOpenWindowSeconds * 1000 });
+  const deliveryEvents = createDeliveryEventQueue(redis, config.queuePrefix, config.events.attempts, config.events.backoffMs);
+  const orphans = startOrphanAdoption({ events, queue: deliveryEvents, log, intervalMs: config.events.orphanSweepIntervalMs });
   log.info(
     { scheduler: RETENTION_SCHEDULER_ID, pattern: config.retentionSchedule, tz: 'UTC', months: config.retentionMonths },
     'scheduler ready',
   );
   return {
     queue,
+    orphans,
     async close() {
+      await orphans.stop();
+      await deliveryEvents.close();
       await worker.close();
       await queue.close();
       await redis.quit().catch(() => redis.disconnect());

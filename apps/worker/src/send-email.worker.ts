@@ -141,10 +141,12 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     }
     const tracked =
       deps.config.tracking.enabled &&
-      c.html !== undefined &&
+      (c.html !== undefined || c.text !== undefined) &&
       c.tracking !== false &&
       (await deps.tracking.settings.isEnabled(data.workspaceId));
-    const html = tracked ? applyTracking(c.html!, data.emailId, deps.tracking.tokens, deps.config.publicUrl) : c.html;
+    const { html, text } = tracked
+      ? applyTracking({ html: c.html, text: c.text }, data.emailId, deps.tracking.tokens, deps.config.publicUrl)
+      : { html: c.html, text: c.text };
 
     // An earlier attempt died between starting the hand-off and recording its outcome: the
     // email may or may not have left. Say so instead of risking a second copy.
@@ -172,7 +174,7 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
         ...(c.replyTo ? { replyTo: c.replyTo } : {}),
         subject: c.subject,
         ...(html !== undefined ? { html } : {}),
-        ...(c.text !== undefined ? { text: c.text } : {}),
+        ...(text !== undefined ? { text } : {}),
         messageId,
         headers: { ...c.headers, 'X-Mailroom-Id': data.emailId },
         attachments: (c.attachments ?? []).map((a) => ({

@@ -82,6 +82,8 @@ const EnvSchema = z.object({
   EVENTS_BATCH_WAIT_MS: int(0, 10_000).default(20),
   EVENTS_ATTEMPTS: int(1, 50).default(8),
   EVENTS_BACKOFF_MS: int(1, 3_600_000).default(2_000),
+  /** How often the scheduler queues again the orphan events whose entry exists now. */
+  ORPHAN_SWEEP_INTERVAL_MS: int(50, 86_400_000).default(60_000),
   /** Cron pattern (UTC) of the cleanup; tests use a faster one. */
   RETENTION_SCHEDULE: z
     .string()
@@ -134,7 +136,14 @@ export interface Config {
   };
   tracking: { enabled: boolean; machineOpenWindowSeconds: number };
   /** The delivery-event worker: job concurrency, batch size and wait, retries before an event is kept as an orphan. */
-  events: { concurrency: number; batchSize: number; batchWaitMs: number; attempts: number; backoffMs: number };
+  events: {
+    concurrency: number;
+    batchSize: number;
+    batchWaitMs: number;
+    attempts: number;
+    backoffMs: number;
+    orphanSweepIntervalMs: number;
+  };
   retentionSchedule: string;
   /** Requests per API key per minute, by key role; 0 means unlimited. */
   rateLimit: { send: number; admin: number };
@@ -230,6 +239,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       batchWaitMs: e.EVENTS_BATCH_WAIT_MS,
       attempts: e.EVENTS_ATTEMPTS,
       backoffMs: e.EVENTS_BACKOFF_MS,
+      orphanSweepIntervalMs: e.ORPHAN_SWEEP_INTERVAL_MS,
     },
     retentionSchedule: e.RETENTION_SCHEDULE,
     rateLimit: { send: e.RATE_LIMIT_SEND_PER_MINUTE, admin: e.RATE_LIMIT_ADMIN_PER_MINUTE },

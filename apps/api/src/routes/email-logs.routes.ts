@@ -13,6 +13,7 @@ import {
   encodeEmailLogCursor,
   MessageContent,
   newId,
+  createSecretBox,
   retentionCutoff,
   toEmailLogDetail,
   toEmailLogFilter,
@@ -21,6 +22,7 @@ import {
 } from '@mailroom/shared';
 import type { ApiDeps } from '../app';
 import { HttpError, notFound, parseOr400 } from '../http-error';
+import { createPreviewTokens, previewCsp, previewDocument } from '../preview';
 
 const DAY_MS = 86_400_000;
 /** The stats default to the last 30 days and cover at most about a year per request. */
@@ -28,6 +30,26 @@ const STATS_DEFAULT_DAYS = 30;
 const STATS_MAX_DAYS = 370;
 
 export const EmailLogIdParams = z.object({ id: z.string().regex(EMAIL_ID_PATTERN) });
+
+/** `GET /v1/email-logs/:id/preview`: the link's token, and `images=1` once the reader asked for remote images. */
+export const EmailPreviewQuery = z.object({
+  token: z.string().min(1).max(400),
+  images: z.enum(['0', '1']).default('0'),
+});
+
+/** What `GET /v1/email-logs/:id/content` answers: the content as submitted, attachments without their bytes. */
+export interface EmailContentView {
+  subject: string;
+  from: string | null;
+  to: string;
+  cc: string[];
+  bcc: string[];
+  replyTo: string | null;
+  html: string | null;
+  text: string | null;
+  headers: Array<{ name: string; value: string }>;
+  attachments: Array<{ filename: string; contentType: string | null; size: number }>;
+}
 
 /** Writes a chunk, waiting for the socket to drain so a slow reader keeps our memory flat. */
 async function write(res: Response, chunk: string): Promise<void> {
@@ -90,6 +112,16 @@ export function emailLogsRoutes(deps: ApiDeps): Router {
     if (!entry) throw notFound('Email log entry');
     return entry;
   };
+
+  /** An entry and its stored content; past retention both are about to go, so both count as gone. */
+  const findOwnContent = async (workspaceId: string, rawId: string) => {
+    const entry = await findOwn(workspaceId, rawId);
+    if (entry.sentAt < retentionCutoff(new Date(), deps.config.retentionMonths)) throw notFound('Email log entry');
+    const stored = await deps.logs.getContent(workspaceId, entry._id);
+    if (!stored) throw notFound('Stored content of this email');
+    return { entry, stored };
+  };
+  const previews = createPreviewTokens(createSecretBox(deps.config.secretsKey).deriveKey('preview-v1'));
 
   router.get('/v1/email-logs', admin, async (req, res) => {
     const query = parseOr400(EmailLogListQuery, req.query, 'query');
@@ -161,14 +193,59 @@ export function emailLogsRoutes(deps: ApiDeps): Router {
     res.json(toEmailLogDetail(entry));
   });
 
+  router.get('/v1/email-logs/:id/content', admin, async (req, res) => {
+    const { entry, stored } = await findOwnContent(req.apiKey!.workspaceId, String(req.params.id));
+    const view: EmailContentView = {
+      subject: stored.subject,
+      from: entry.from ?? null,
+      to: stored.to,
+      cc: stored.cc ?? [],
+      bcc: stored.bcc ?? [],
+      replyTo: stored.replyTo ?? null,
+      html: stored.html ?? null,
+      text: stored.text ?? null,
+      headers: Object.entries(stored.headers ?? {}).map(([name, value]) => ({ name, value })),
+      attachments: (stored.attachments ?? []).map((a) => ({
+        filename: a.filename,
+        contentType: a.contentType ?? null,
+        size: Buffer.byteLength(a.content, 'base64'),
+      })),
+    };
+    res.set('Cache-Control', 'no-store').json(view);
+  });
+
+  router.post('/v1/email-logs/:id/preview-link', admin, async (req, res) => {
+    const workspaceId = req.apiKey!.workspaceId;
+    const { entry } = await findOwnContent(workspaceId, String(req.params.id));
+    const { token, expiresAt } = previews.issue(workspaceId, entry._id);
+    const url = `/v1/email-logs/${encodeURIComponent(entry._id)}/preview?token=${encodeURIComponent(token)}`;
+    res.status(201).set('Cache-Control', 'no-store').json({ url, expiresAt: expiresAt.toISOString() });
+  });
+
+  // No API key: an iframe cannot send one. The token from preview-link names the workspace.
+  router.get('/v1/email-logs/:id/preview', async (req, res) => {
+    const q = parseOr400(EmailPreviewQuery, req.query, 'query');
+    const id = String(req.params.id);
+    const granted = previews.verify(q.token, id);
+    if (!granted) throw new HttpError(401, 'invalid_token', 'This preview link is not valid or has expired; open the preview again');
+    const { stored } = await findOwnContent(granted.workspaceId, id);
+    res
+      .status(200)
+      .set({
+        'Content-Type': 'text/html; charset=utf-8',
+        'Content-Security-Policy': previewCsp(q.images === '1'),
+        'Cache-Control': 'no-store',
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+        'Cross-Origin-Resource-Policy': 'same-origin',
+      })
+      .send(previewDocument({ html: stored.html, text: stored.text }));
+  });
+
   router.post('/v1/email-logs/:id/resend', admin, async (req, res) => {
     const workspaceId = req.apiKey!.workspaceId;
-    const entry = await findOwn(workspaceId, String(req.params.id));
+    const { entry, stored } = await findOwnContent(workspaceId, String(req.params.id));
     const now = new Date();
-    // Past retention the entry is about to go and its content with it: treat it as gone.
-    if (entry.sentAt < retentionCutoff(now, deps.config.retentionMonths)) throw notFound('Email log entry');
-    const stored = await deps.logs.getContent(workspaceId, entry._id);
-    if (!stored) throw notFound('Stored content of this email');
     const suppression = await deps.suppressions.find(workspaceId, entry.recipient);
     if (suppression) {
       const why = suppression.detail ? `${suppression.reason}: ${suppression.detail}` : suppression.reason;

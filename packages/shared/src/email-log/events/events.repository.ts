@@ -46,6 +46,13 @@ export interface EmailEventsRepository {
   applyBatch(events: readonly DeliveryEvent[]): Promise<{ results: ApplyResult[]; suppress: SuppressionRequest[] }>;
   recordOrphan(event: DeliveryEvent, reason: string, attempts: number): Promise<void>;
   listOrphans(limit: number): Promise<OrphanEventDoc[]>;
+  /**
+   * Orphans whose entry has appeared since (handed off: not `queued`), oldest first, from the
+   * `limit` oldest orphans: two reads however many there are.
+   */
+  adoptableOrphans(limit: number): Promise<OrphanEventDoc[]>;
+  /** Forgets orphans once their events are queued again. */
+  removeOrphans(ids: readonly string[]): Promise<number>;
 }
 
 type UpdateOp = { id: string; filter: Filter<EntryDoc>; update: UpdateFilter<EntryDoc> };
@@ -218,6 +225,22 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
 
     listOrphans(limit) {
       return orphans.find({}).sort({ recordedAt: -1 }).limit(limit).toArray();
+    },
+
+    async adoptableOrphans(limit) {
+      const oldest = await orphans.find({}).sort({ recordedAt: 1 }).limit(limit).toArray();
+      if (oldest.length === 0) return [];
+      const { docs, resolve } = await load(oldest.map((o) => o.event));
+      return oldest.filter((o) => {
+        const id = resolve(o.event);
+        const doc = id ? docs.get(id) : undefined;
+        return doc !== undefined && doc.status !== 'queued';
+      });
+    },
+
+    async removeOrphans(ids) {
+      if (ids.length === 0) return 0;
+      return (await orphans.deleteMany({ _id: { $in: [...ids] } })).deletedCount;
     },
   };
 }
