@@ -4,6 +4,7 @@ import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { OPERATOR_TOKEN, startTestSystem, type TestSystem } from '../support/system';
 import { countEntries } from '../support/log-entry';
 import { seededRandom } from '../../infra/dev/seeded-random';
+import { API_ROUTES } from '../../apps/api/src/openapi';
 
 const nested = (depth: number): unknown => (depth === 0 ? 'x' : { a: nested(depth - 1) });
 
@@ -28,6 +29,22 @@ const BAD_VALUES: Array<(r: () => number) => unknown> = [
   () => 1e308,
   () => '../../etc/passwd',
   () => '<script>alert(1)</script>',
+];
+
+/** Parameters no route names: typos, other cases, bracket syntax, operators. */
+const MISSPELT = [
+  'stauts',
+  'Status',
+  'recipeint',
+  'sendmethod',
+  'limt',
+  'status[$ne]',
+  'recipient[$gt]',
+  'q[]',
+  'since[0]',
+  '$where',
+  '__proto__',
+  'constructor',
 ];
 
 const SEND_FIELDS = ['to', 'type', 'subject', 'html', 'text', 'cc', 'bcc', 'replyTo', 'headers', 'attachments', 'reference', 'metadata'];
@@ -185,6 +202,15 @@ describe('fuzz: malformed requests to every public route', () => {
         headers: auth(),
       }),
       () => ({ method: 'GET', path: `/v1/email-logs/${q()}`, headers: auth() }),
+      () => ({ method: 'GET', path: `/v1/email-logs/${q()}/content`, headers: auth() }),
+      () => ({ method: 'POST', path: `/v1/email-logs/${q()}/preview-link`, headers: auth() }),
+      () => ({ method: 'GET', path: `/v1/email-logs/${q()}/preview?token=${q()}&images=${q()}` }),
+      // Misspelt, bracketed and repeated parameters on every list route.
+      () => ({
+        method: 'GET',
+        path: `${pick(['/v1/email-logs', '/v1/email-logs/export.csv', '/v1/email-logs/stats', '/v1/activity', '/v1/suppressions'])}?${pick(MISSPELT)}=${q()}`,
+        headers: auth(),
+      }),
       () => ({
         method: 'POST',
         path: `/v1/email-logs/${q()}/resend`,
@@ -266,4 +292,52 @@ describe('fuzz: malformed requests to every public route', () => {
     // The server is still up.
     expect((await sys.request('GET', '/healthz')).status).toBe(200);
   }, 240_000);
+
+  it('when a route gets a parameter its schema does not name, bracket syntax or a repeated single value, then it answers 400 naming it', async () => {
+    const ws = await sys.createWorkspace('Strict');
+    const checked: string[] = [];
+    for (const route of API_ROUTES) {
+      // Tracking links and Bull Board keep their query strings (see strict-query.ts).
+      if (route.path.startsWith('/t/') || route.path.startsWith('/admin/queues')) continue;
+      const path = route.path
+        .replace('{id}', 'em_0000000000000000000000')
+        .replace('{address}', 'a@example.com')
+        .replace('{provider}', 'mailroom');
+      const res = await sys.request(route.method.toUpperCase(), `${path}?stauts=bounced`, {
+        key: ws.keys.admin,
+        body: route.method === 'get' ? undefined : {},
+      });
+      expect({ route: `${route.method} ${route.path}`, status: res.status, body: res.body }).toEqual({
+        route: `${route.method} ${route.path}`,
+        status: 400,
+        body: {
+          error: {
+            code: 'invalid_request',
+            message: 'query.stauts: unknown parameter',
+            fields: [{ path: 'query.stauts', message: 'unknown parameter' }],
+          },
+        },
+      });
+      checked.push(route.path);
+    }
+    expect(checked.length).toBeGreaterThan(20);
+
+    const get = (qs: string) => sys.request('GET', `/v1/email-logs?${qs}`, { key: ws.keys.admin });
+    const bracket = await get('recipient[$gt]=');
+    expect(bracket.status).toBe(400);
+    expect(bracket.body.error.fields).toEqual([
+      { path: 'query.recipient[$gt]', message: 'bracket syntax is not accepted; pass plain values' },
+    ]);
+    const repeated = await get('recipient=a@example.com&recipient=b@example.com');
+    expect(repeated.status).toBe(400);
+    expect(repeated.body.error.fields).toEqual([{ path: 'query.recipient', message: 'given 2 times; one value is allowed' }]);
+    const several = await get('stauts=bounced&limit=5&recipeint=x');
+    expect(several.body.error.fields.map((f: { path: string }) => f.path)).toEqual(['query.stauts', 'query.recipeint']);
+    // List filters keep both documented forms.
+    expect((await get('status=bounced,sent')).status).toBe(200);
+    expect((await get('status=bounced&status=sent&type=invoice&type=proposal')).status).toBe(200);
+    expect((await sys.request('GET', '/v1/email-logs/stats?since=2026-01-01&until=2026-01-02', { key: ws.keys.admin })).status).toBe(200);
+    // A query string with no parameter is no parameter.
+    expect((await get('')).status).toBe(200);
+  });
 });

@@ -93,6 +93,35 @@ describe('open and click tracking over real HTTP', () => {
     expect(d.timeline[0]).toMatchObject({ type: 'clicked', url: 'https://example.com/pay?inv=1&x=2', provider: 'tracking' });
   });
 
+  it('when a text-only email is sent, then its bare URLs are tracked links (punctuation kept outside) and a click counts', async () => {
+    const text = 'Pay here: https://example.com/pay?inv=7&x=2. Terms (https://example.com/terms), or mail billing@example.com.';
+    const r = await sys.request('POST', '/v1/emails', {
+      key: ws.keys.send,
+      body: { to: `delivered@${SIM}`, type: 'invoice', subject: 'Text only', text },
+    });
+    await waitFor(async () => (await entry(r.body.id))?.status === 'sent');
+    const raw = sink.messages.find((m) => m.mailroomId === r.body.id)!.raw;
+    const body = raw
+      .slice(raw.search(/\r?\n\r?\n/))
+      .replace(/=\r?\n/g, '')
+      .replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+    const links = [...body.matchAll(/http:\/\/localhost:\d+(\/t\/c\/c1\.[\w-]+\.[\w-]+\.[\w-]+)/g)].map((m) => m[1]!);
+    expect(links).toHaveLength(2);
+    expect(body).toMatch(
+      /\/t\/c\/c1\.[\w-]+\.[\w-]+\.[\w-]+\. Terms \(http:\/\/localhost:\d+\/t\/c\/c1\.[\w-]+\.[\w-]+\.[\w-]+\), or mail billing@example\.com\./,
+    );
+    expect(body).not.toContain('https://example.com/pay');
+    const click = await get(links[0]!);
+    expect(click.status).toBe(302);
+    expect(click.headers.get('location')).toBe('https://example.com/pay?inv=7&x=2');
+    expect((await get(links[1]!)).headers.get('location')).toBe('https://example.com/terms');
+    const d = await waitFor(async () => {
+      const e = await entry(r.body.id);
+      return e?.clicks === 2 ? e : null;
+    });
+    expect(d.status).toBe('clicked');
+  });
+
   it('when tracking is off for the send or for the workspace, then the HTML goes out untouched', async () => {
     expect((await send({ tracking: false })).html).toBe(HTML);
     expect((await sys.request('PUT', '/v1/settings/tracking', { key: ws.keys.admin, body: { enabled: false } })).body).toEqual({
