@@ -60,11 +60,14 @@ describe('email log export and stats', () => {
       byType: { invoice: 8, proposal: 2 },
       bySendMethod: { managed: 9, custom: 1 },
       rates: { delivery: 0.9, bounce: 0.1, complaint: 0.1, open: 0.2222 },
+      // How many got at least this far, and how many ended in each problem.
+      funnel: { sent: 10, delivered: 9, opened: 2, clicked: 0, bounced: 1, complained: 1, failed: 0 },
     });
     expect(r.body.days[1]).toMatchObject({
       total: 4,
       byStatus: { sent: 3, send_failed: 1 },
       rates: { delivery: 0, bounce: 0, open: null },
+      funnel: { sent: 3, delivered: 0, failed: 1 },
     });
     expect(r.body.totals).toMatchObject({
       total: 14,

@@ -7,14 +7,17 @@ const WEB_DIR = path.join(__dirname, '..', 'web');
 
 /** The page's assets: no build step, served as written. */
 const ASSETS = {
-  'app.js': 'text/javascript; charset=utf-8',
+  // chart.js before app.js: app.js imports it by its hashed name.
+  'chart.js': 'text/javascript; charset=utf-8',
   'styles.css': 'text/css; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
 } as const;
 type AssetName = keyof typeof ASSETS;
 
 /**
  * No inline script or style, no third party: the page only talks to this API. `data:` images
- * cover the empty favicon that keeps browsers from asking for `/favicon.ico`.
+ * cover the empty favicon that keeps browsers from asking for `/favicon.ico`. The one frame is
+ * the email preview, served by this API under a stricter policy of its own.
  */
 const CSP = [
   "default-src 'none'",
@@ -22,6 +25,7 @@ const CSP = [
   "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",
+  "frame-src 'self'",
   "form-action 'none'",
   "base-uri 'none'",
   "frame-ancestors 'none'",
@@ -64,7 +68,8 @@ export function webRoutes(): Router {
   const assets = new Map<string, Asset>();
   const hashed = new Map<AssetName, string>();
   for (const [name, type] of Object.entries(ASSETS) as [AssetName, string][]) {
-    const asset = load(name, type);
+    // app.js names its modules by their hashed names, so they are cached as long as it is.
+    const asset = load(name, type, (text) => text.replace(/'\.\/(chart\.js)'/g, (_m, dep: AssetName) => `'./${hashed.get(dep)}'`));
     const dot = name.lastIndexOf('.');
     const versioned = `${name.slice(0, dot)}.${asset.etag.slice(1, 11)}${name.slice(dot)}`;
     assets.set(name, asset);

@@ -1,4 +1,8 @@
 // The email log page. Plain DOM: all API text goes in as text nodes (through `h`), never as HTML.
+// An email's own HTML is shown only inside a sandboxed frame whose document the API serves
+// under a policy of its own (see the Preview tab).
+
+import { chartRows, drawChart, percent, RATES, SERIES } from './chart.js';
 
 const STATUS = {
   queued: ['Queued', '…'],
@@ -41,7 +45,18 @@ const POLL_MS = 2000;
 /** Every element with an id, by its id in camelCase: `signin-form` → `el.signinForm`. */
 const el = Object.fromEntries([...document.querySelectorAll('[id]')].map((n) => [n.id.replace(/-(\w)/g, (_, c) => c.toUpperCase()), n]));
 
-const state = { key: null, items: [], nextCursor: null, seq: 0, pollTimer: 0, resendTarget: null, detailItem: null };
+const state = {
+  key: null,
+  items: [],
+  nextCursor: null,
+  seq: 0,
+  pollTimer: 0,
+  resendTarget: null,
+  detailItem: null,
+  chartSeq: 0,
+  chartStats: null,
+  detailSeq: 0,
+};
 const openers = new WeakMap();
 
 /** Builds an element; strings become text nodes, `null`/`false` children are skipped. */
@@ -252,6 +267,7 @@ async function reload({ quiet = false } = {}) {
   try {
     const body = await api(`/v1/email-logs?${listQuery()}`);
     if (seq !== state.seq) return null;
+    loadChart().catch(() => undefined);
     state.items = body.items;
     state.nextCursor = body.nextCursor;
     showBanner(body);
@@ -320,6 +336,103 @@ function replaceItem(fresh) {
   old.replaceWith(next);
   if (focused) next.querySelector(`[data-action="${focused}"]`)?.focus();
 }
+
+/* ---------- delivery chart ---------- */
+
+const DAY_MS = 86_400_000;
+const CHART_DAYS = 30;
+const utcDay = (t) => new Date(t).toISOString().slice(0, 10);
+
+/** The date filter's days, or the last 30 UTC days; a missing end is filled 30 days from the other. */
+function chartRange() {
+  const f = new FormData(el.filters);
+  const since = String(f.get('since') ?? '');
+  const until = String(f.get('until') ?? '');
+  const end = until || (since ? utcDay(Math.min(Date.parse(since) + (CHART_DAYS - 1) * DAY_MS, Date.now())) : utcDay(Date.now()));
+  const start = since || utcDay(Date.parse(end) - (CHART_DAYS - 1) * DAY_MS);
+  return { since: start, until: end };
+}
+
+async function loadChart() {
+  const seq = ++state.chartSeq;
+  const { since, until } = chartRange();
+  if (since > until) return;
+  el.chartError.textContent = '';
+  let stats;
+  try {
+    stats = await api(`/v1/email-logs/stats?${new URLSearchParams({ since, until })}`);
+  } catch (err) {
+    if (seq === state.chartSeq && err.status !== 401) {
+      el.chart.hidden = false;
+      el.chartError.textContent = `The chart could not be loaded: ${err.message}`;
+    }
+    return;
+  }
+  if (seq !== state.chartSeq) return;
+  state.chartStats = stats;
+  drawChartSection();
+}
+
+function drawChartSection() {
+  const stats = state.chartStats;
+  // Empty range: no chart; the list says "No emails sent yet" (or that nothing matches).
+  el.chart.hidden = !stats || stats.totals.total === 0;
+  if (el.chart.hidden) return;
+  const fmt = (day) => dayFormat.format(new Date(`${day}T00:00:00Z`));
+  el.chartRange.textContent = `${fmt(stats.since)} – ${fmt(stats.until)}, by UTC day the email was sent`;
+  el.chartRates.replaceChildren(
+    ...RATES.flatMap(([key, label]) => [h('dt', {}, label), h('dd', { 'data-rate': key }, percent(stats.totals.rates[key]))]),
+  );
+  drawnWidth = Math.floor(el.chartPlot.clientWidth);
+  const width = Math.max(280, drawnWidth || 600);
+  el.chartPlot.replaceChildren(drawChart(stats, width, { titleId: 'chart-svg-title', descId: 'chart-svg-desc' }));
+  el.chartLegend.replaceChildren(
+    ...SERIES.map(([key, label]) =>
+      h(
+        'li',
+        { 'data-series': key },
+        h('span', { class: `swatch s-${key}`, 'aria-hidden': 'true' }),
+        `${label} `,
+        h('strong', {}, String(stats.totals.funnel[key])),
+      ),
+    ),
+  );
+  const rows = chartRows(stats);
+  el.chartTable.replaceChildren(
+    h('caption', {}, `Emails per UTC day, ${fmt(stats.since)} to ${fmt(stats.until)}`),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'col' }, 'Day'),
+        SERIES.map(([, label]) => h('th', { scope: 'col' }, label)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      rows.map((r) =>
+        h(
+          'tr',
+          { 'data-day': r.day },
+          h('th', { scope: 'row' }, fmt(r.day)),
+          SERIES.map(([key]) => h('td', { 'data-series': key }, String(r.values[key]))),
+        ),
+      ),
+    ),
+  );
+}
+
+// Drawn at the width it is shown at: again when that changes (a resize, or the list shown after
+// sign-in, before which the section had no width at all).
+let drawnWidth = 0;
+new ResizeObserver(() => {
+  const width = Math.floor(el.chartPlot.clientWidth);
+  if (!state.chartStats || el.chart.hidden || width === 0 || width === drawnWidth) return;
+  drawChartSection();
+}).observe(el.chartPlot);
 
 /* ---------- detail panel ---------- */
 
@@ -399,6 +512,12 @@ function detailView(item) {
       : null,
     h(
       'section',
+      { class: 'content', 'aria-labelledby': 'detail-content-title' },
+      h('h3', { id: 'detail-content-title' }, 'Content'),
+      h('div', { id: 'content-body' }, h('p', { class: 'muted' }, 'Loading the content…')),
+    ),
+    h(
+      'section',
       { 'aria-labelledby': 'detail-resends-title' },
       h('h3', { id: 'detail-resends-title' }, 'Resends'),
       original ? h('p', {}, 'This is a resend of ', entryLink(original, 'the original email'), '.') : null,
@@ -420,16 +539,175 @@ function detailView(item) {
   ];
 }
 
+/* ---------- what was sent: Preview, Text, Headers ---------- */
+
+const CONTENT_TABS = [
+  ['preview', 'Preview'],
+  ['text', 'Text'],
+  ['headers', 'Headers'],
+];
+
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function headersView(c) {
+  const rows = [
+    ['From', c.from],
+    ['To', c.to],
+    ['Cc', c.cc.join(', ')],
+    ['Bcc', c.bcc.join(', ')],
+    ['Reply-To', c.replyTo],
+    ['Subject', c.subject],
+    ...c.headers.map((x) => [x.name, x.value]),
+  ].filter(([, v]) => v);
+  return [
+    h(
+      'table',
+      { class: 'headers' },
+      h('caption', { class: 'visually-hidden' }, 'Headers as submitted'),
+      h(
+        'tbody',
+        {},
+        rows.map(([name, value]) => h('tr', {}, h('th', { scope: 'row' }, name), h('td', {}, value))),
+      ),
+    ),
+    h('h4', {}, 'Attachments'),
+    c.attachments.length
+      ? h(
+          'ul',
+          { class: 'attachments' },
+          c.attachments.map((a) =>
+            h(
+              'li',
+              {},
+              h('span', { class: 'att-name' }, a.filename),
+              ' ',
+              h('span', { class: 'sub' }, `${a.contentType ?? 'unknown type'} · ${formatSize(a.size)}`),
+            ),
+          ),
+        )
+      : h('p', { class: 'muted' }, 'No attachments.'),
+  ];
+}
+
+/** The preview frame: no scripts, forms, popups or navigation of the page (empty sandbox); remote images on request. */
+function previewView(item, c) {
+  if (c.html === null && c.text === null) return h('p', { class: 'muted' }, 'This email has no body.');
+  const frame = h('iframe', {
+    class: 'preview-frame',
+    sandbox: '',
+    referrerpolicy: 'no-referrer',
+    title: `Preview of the email to ${item.recipient}`,
+  });
+  const status = h('span', { class: 'sub', role: 'status' }, 'Remote images are not loaded, so the sender is not told you looked.');
+  const load = h('button', { type: 'button', class: 'btn', 'data-action': 'load-images' }, 'Load images');
+  let url = null;
+  const seq = state.detailSeq;
+  api(`/v1/email-logs/${encodeURIComponent(item.id)}/preview-link`, { method: 'POST' }).then(
+    (link) => {
+      if (seq !== state.detailSeq) return;
+      url = link.url;
+      frame.src = url;
+    },
+    (err) => {
+      if (seq === state.detailSeq) status.textContent = `The preview could not be opened: ${err.message}`;
+    },
+  );
+  load.addEventListener('click', () => {
+    if (!url) return;
+    frame.src = `${url}&images=1`;
+    load.disabled = true;
+    status.textContent = 'Remote images loaded.';
+  });
+  return h('div', { class: 'preview' }, c.html !== null ? h('div', { class: 'preview-bar' }, load, status) : null, frame);
+}
+
+function contentTabs(item, c) {
+  const panels = {
+    preview: () => previewView(item, c),
+    text: () =>
+      c.text !== null ? h('pre', { class: 'raw text-part' }, c.text) : h('p', { class: 'muted' }, 'This email has no text part.'),
+    headers: () => headersView(c),
+  };
+  const tabs = CONTENT_TABS.map(([key, label], i) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        role: 'tab',
+        id: `tab-${key}`,
+        'aria-controls': `panel-${key}`,
+        'aria-selected': i === 0 ? 'true' : 'false',
+        tabindex: i === 0 ? '0' : '-1',
+        'data-tab': key,
+      },
+      label,
+    ),
+  );
+  const built = new Map();
+  const bodies = CONTENT_TABS.map(([key], i) =>
+    h('div', { role: 'tabpanel', id: `panel-${key}`, 'aria-labelledby': `tab-${key}`, tabindex: '0', hidden: i !== 0 }),
+  );
+  const select = (key, focus = false) => {
+    tabs.forEach((t, i) => {
+      const on = t.dataset.tab === key;
+      t.setAttribute('aria-selected', on ? 'true' : 'false');
+      t.tabIndex = on ? 0 : -1;
+      bodies[i].hidden = !on;
+      if (on && !built.has(key)) {
+        built.set(key, true);
+        bodies[i].replaceChildren(...[panels[key]()].flat());
+      }
+      if (on && focus) t.focus();
+    });
+  };
+  const list = h('div', { role: 'tablist', 'aria-label': 'Content views', class: 'tabs' }, tabs);
+  list.addEventListener('click', (e) => {
+    const tab = e.target.closest('[role="tab"]');
+    if (tab) select(tab.dataset.tab);
+  });
+  list.addEventListener('keydown', (e) => {
+    const i = tabs.indexOf(document.activeElement);
+    if (i < 0 || !['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) return;
+    e.preventDefault();
+    const next =
+      e.key === 'Home' ? 0 : e.key === 'End' ? tabs.length - 1 : (i + (e.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length;
+    select(tabs[next].dataset.tab, true);
+  });
+  select('preview');
+  return [list, ...bodies];
+}
+
+async function loadContent(item) {
+  const seq = state.detailSeq;
+  const target = () => el.detailBody.querySelector('#content-body');
+  try {
+    const c = await api(`/v1/email-logs/${encodeURIComponent(item.id)}/content`);
+    if (seq !== state.detailSeq || !target()) return;
+    target().replaceChildren(...contentTabs(item, c));
+  } catch (err) {
+    if (seq !== state.detailSeq || !target()) return;
+    const text = err.status === 404 ? 'The content of this email is no longer kept.' : `The content could not be loaded: ${err.message}`;
+    target().replaceChildren(h('p', { class: 'muted' }, text));
+  }
+}
+
 async function openDetail(id) {
+  const seq = ++state.detailSeq;
   el.detailTitle.textContent = 'Email details';
   el.detailBody.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
   if (!el.detail.open) openModal(el.detail);
   el.detail.setAttribute('aria-busy', 'true');
   try {
     const item = await api(`/v1/email-logs/${encodeURIComponent(id)}`);
+    if (seq !== state.detailSeq) return;
     el.detailTitle.textContent = `Email to ${item.recipient}`;
     el.detailBody.replaceChildren(...detailView(item).filter(Boolean));
     state.detailItem = item;
+    loadContent(item);
   } catch (err) {
     if (err.status === 401) return el.detail.close();
     el.detailBody.replaceChildren(h('p', { class: 'form-error', role: 'alert' }, err.message));

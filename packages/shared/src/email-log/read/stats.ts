@@ -20,6 +20,21 @@ export const EMAIL_LOG_RATES = {
   open: [OPENED, DELIVERED],
 } as const satisfies Record<string, readonly [readonly EmailStatus[], readonly EmailStatus[]]>;
 
+/**
+ * The chart's series: how many of a day's emails got at least this far (sent: handed off;
+ * delivered: and delivered; …), and how many ended in each problem. `failed` counts both
+ * `send_failed` (never left) and `failed` (the provider gave up).
+ */
+export const EMAIL_LOG_FUNNEL = {
+  sent: HANDED_OFF,
+  delivered: DELIVERED,
+  opened: OPENED,
+  clicked: ['clicked'],
+  bounced: ['bounced'],
+  complained: ['complained'],
+  failed: ['send_failed', 'failed'],
+} as const satisfies Record<string, readonly EmailStatus[]>;
+
 type Counts = Record<string, number>;
 
 export interface EmailLogStatsBucket {
@@ -29,6 +44,8 @@ export interface EmailLogStatsBucket {
   bySendMethod: Counts;
   /** Fractions between 0 and 1 (4 decimals); null when the denominator is 0. */
   rates: Record<keyof typeof EMAIL_LOG_RATES, number | null>;
+  /** See {@link EMAIL_LOG_FUNNEL}. */
+  funnel: Record<keyof typeof EMAIL_LOG_FUNNEL, number>;
 }
 
 export interface EmailLogStats {
@@ -38,9 +55,9 @@ export interface EmailLogStats {
   totals: EmailLogStatsBucket;
 }
 
-const emptyBucket = (): Omit<EmailLogStatsBucket, 'rates'> => ({ total: 0, byStatus: {}, byType: {}, bySendMethod: {} });
+const emptyBucket = (): Omit<EmailLogStatsBucket, 'rates' | 'funnel'> => ({ total: 0, byStatus: {}, byType: {}, bySendMethod: {} });
 
-function withRates(b: Omit<EmailLogStatsBucket, 'rates'>): EmailLogStatsBucket {
+function withRates(b: Omit<EmailLogStatsBucket, 'rates' | 'funnel'>): EmailLogStatsBucket {
   const sum = (statuses: readonly string[]) => statuses.reduce((n, s) => n + (b.byStatus[s] ?? 0), 0);
   const rates = {} as EmailLogStatsBucket['rates'];
   for (const [name, [num, den]] of Object.entries(EMAIL_LOG_RATES) as Array<
@@ -49,7 +66,10 @@ function withRates(b: Omit<EmailLogStatsBucket, 'rates'>): EmailLogStatsBucket {
     const d = sum(den);
     rates[name] = d === 0 ? null : Math.round((sum(num) / d) * 10_000) / 10_000;
   }
-  return { ...b, rates };
+  const funnel = Object.fromEntries(
+    Object.entries(EMAIL_LOG_FUNNEL).map(([name, statuses]) => [name, sum(statuses)]),
+  ) as EmailLogStatsBucket['funnel'];
+  return { ...b, rates, funnel };
 }
 
 /** Counts by status, type and send method per UTC day of `sentAt` in [since, until] (YYYY-MM-DD). */
@@ -60,7 +80,7 @@ export async function emailLogStats(logs: EmailLogRepository, workspaceId: strin
     logs.countByDay(workspaceId, 'type', days),
     logs.countByDay(workspaceId, 'sendMethod', days),
   ]);
-  const perDay = new Map<string, Omit<EmailLogStatsBucket, 'rates'>>();
+  const perDay = new Map<string, Omit<EmailLogStatsBucket, 'rates' | 'funnel'>>();
   const totals = emptyBucket();
   const add = (rows: typeof byStatus, field: 'byStatus' | 'byType' | 'bySendMethod') => {
     for (const r of rows) {
