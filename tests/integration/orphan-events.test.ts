@@ -87,5 +87,19 @@ describe('orphan events are applied once their entry appears', () => {
     // A further sweep finds nothing and changes nothing.
     expect(await scheduler.orphans.sweep()).toBe(0);
     expect((await findEntry(logs(), id))!.opens).toBe(1);
+
+    // An orphan kept since before the retention cut-off is dropped, a recent one is kept.
+    const stale = (n: string, daysAgo: number) => ({
+      _id: `mailroom.${n}`,
+      event: { id: n, provider: 'mailroom', type: 'delivered', at: at(0), receivedAt: at(0), emailId: 'em_00000000000000000000000000' },
+      reason: 'no matching email log entry',
+      attempts: 2,
+      recordedAt: new Date(Date.now() - daysAgo * 86_400_000),
+    });
+    await logs()
+      .collection('orphan_events')
+      .insertMany([stale('old', 200), stale('recent', 10)] as never[]);
+    expect(await scheduler.orphans.sweep()).toBe(0);
+    expect((await logs().collection('orphan_events').find({}).toArray()).map((o) => o._id)).toEqual(['mailroom.recent']);
   }, 40_000);
 });

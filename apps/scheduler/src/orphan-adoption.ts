@@ -1,5 +1,6 @@
 import {
   deliveryEventJobId,
+  retentionCutoff,
   type DeliveryEventQueue,
   type EmailEventsRepository,
   type Logger,
@@ -22,16 +23,20 @@ export interface OrphanAdoption {
  * on the delivery-events queue like any other event (under a job id of their own, since the
  * first job is still remembered). Applying is idempotent by event id, so a sweep cut short
  * between queueing and forgetting does no harm: the next one queues the same job id again.
- * Several scheduler processes may sweep at once for the same reason.
+ * Several scheduler processes may sweep at once for the same reason. Orphans older than the
+ * log's retention are dropped: an entry that old would be removed as soon as it appeared.
  */
 export function startOrphanAdoption(deps: {
   events: EmailEventsRepository;
   queue: DeliveryEventQueue;
   log: Logger;
   intervalMs: number;
+  retentionMonths: number;
 }): OrphanAdoption {
   let running: Promise<number> | null = null;
   const sweep = async (): Promise<number> => {
+    const expired = await deps.events.removeOrphansRecordedBefore(retentionCutoff(new Date(), deps.retentionMonths));
+    if (expired > 0) deps.log.info({ expired }, 'orphan delivery events past retention dropped');
     const adoptable: OrphanEventDoc[] = await deps.events.adoptableOrphans(SWEEP_BATCH);
     if (adoptable.length === 0) return 0;
     await deps.queue.addBulk(

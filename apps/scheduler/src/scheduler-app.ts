@@ -40,7 +40,13 @@ export async function startSchedulerApp(config: Config, log: Logger): Promise<Sc
   await worker.waitUntilReady();
   const events = createEmailEventsRepository(dbs.logs, { machineWindowMs: config.tracking.machineOpenWindowSeconds * 1000 });
   const deliveryEvents = createDeliveryEventQueue(redis, config.queuePrefix, config.events.attempts, config.events.backoffMs);
-  const orphans = startOrphanAdoption({ events, queue: deliveryEvents, log, intervalMs: config.events.orphanSweepIntervalMs });
+  const orphans = startOrphanAdoption({
+    events,
+    queue: deliveryEvents,
+    log,
+    intervalMs: config.events.orphanSweepIntervalMs,
+    retentionMonths: config.retentionMonths,
+  });
   log.info(
     { scheduler: RETENTION_SCHEDULER_ID, pattern: config.retentionSchedule, tz: 'UTC', months: config.retentionMonths },
     'scheduler ready',

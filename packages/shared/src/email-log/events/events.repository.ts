@@ -53,6 +53,8 @@ export interface EmailEventsRepository {
   adoptableOrphans(limit: number): Promise<OrphanEventDoc[]>;
   /** Forgets orphans once their events are queued again. */
   removeOrphans(ids: readonly string[]): Promise<number>;
+  /** Forgets orphans kept since before `cutoff`: their entry, if it ever comes, is past retention. */
+  removeOrphansRecordedBefore(cutoff: Date): Promise<number>;
 }
 
 type UpdateOp = { id: string; filter: Filter<EntryDoc>; update: UpdateFilter<EntryDoc> };
@@ -236,6 +238,10 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
         const doc = id ? docs.get(id) : undefined;
         return doc !== undefined && doc.status !== 'queued';
       });
+    },
+
+    async removeOrphansRecordedBefore(cutoff) {
+      return (await orphans.deleteMany({ recordedAt: { $lt: cutoff } })).deletedCount;
     },
 
     async removeOrphans(ids) {
