@@ -2,7 +2,7 @@ import type { Worker } from 'bullmq';
 import {
   createMetrics,
   readRetentionLastRun,
-  retentionLastRunKey,
+  recordRetentionRun,
   startMetricsServer,
   type Config,
   type Logger,
@@ -29,7 +29,7 @@ export async function startSchedulerMetrics(deps: {
   const metrics = createMetrics({ retentionLastRun: () => readRetentionLastRun(redis, config.queuePrefix) });
   deps.worker.on('completed', (_job, result) => {
     metrics.retentionRemoved.inc(result.removed);
-    redis.set(retentionLastRunKey(config.queuePrefix), String(Math.floor(Date.now() / 1000))).catch((err: unknown) => {
+    recordRetentionRun(redis, config.queuePrefix).catch((err: unknown) => {
       log.warn({ err }, 'could not record the retention run time');
     });
   });

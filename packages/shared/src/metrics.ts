@@ -128,6 +128,11 @@ export function retentionLastRunKey(prefix: string): string {
   return ownKey(prefix, 'retention-last-run');
 }
 
+/** Marks a finished retention run (the scheduler's, or an operator's through the API). */
+export async function recordRetentionRun(redis: Redis, prefix: string, at: Date = new Date()): Promise<void> {
+  await redis.set(retentionLastRunKey(prefix), String(Math.floor(at.getTime() / 1000)));
+}
+
 export async function readRetentionLastRun(redis: Redis, prefix: string): Promise<number | null> {
   const v = await redis.get(retentionLastRunKey(prefix));
   return v === null ? null : Number(v);
