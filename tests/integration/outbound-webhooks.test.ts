@@ -1,5 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import {
+  createOutbox,
   createSecretBox,
   createWebhookEndpointRepository,
   createWebhookPoster,
@@ -7,6 +8,7 @@ import {
   type WebhookEndpointDoc,
 } from '@mailroom/shared';
 import { signMailroomWebhook } from '../../apps/api/src/webhooks/mailroom';
+import { startFerretdb } from '../../infra/dev/ferretdb';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from '../../infra/dev/webhook-receiver';
 import { findEntry } from '../support/log-entry';
@@ -453,4 +455,40 @@ describe('outbound webhooks: an endpoint failing for OUTBOUND_WEBHOOK_DISABLE_AF
       await receiver.close();
     }
   });
+});
+
+describe('outbound webhooks: a status change never lacks its message when the logs database is away', () => {
+  it('when the logs DB is down while emails are sent, then each email.sent goes out once the staged outcomes are written', async () => {
+    const logsDb = await startFerretdb();
+    const sink = await startSmtpSink();
+    const receiver = await startWebhookReceiver();
+    const sys = await startTestSystem({
+      env: {
+        MANAGED_SMTP_URL: sink.url,
+        LOGS_MONGODB_URI: logsDb.uri,
+        MONGODB_SERVER_SELECTION_TIMEOUT_MS: '500',
+        OUTBOUND_WEBHOOK_BACKOFF_MS: '200',
+      },
+    });
+    try {
+      const ws = await sys.createWorkspace('Outage');
+      const ep = await createEndpoint(sys, ws, { url: receiver.url, events: ['email.sent'] });
+      await logsDb.kill();
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push(await send(sys, ws, `delivered+${i}@${SIM}`));
+      await waitFor(async () => ids.every((id) => sink.countFor(id) === 1), 20_000, 'five hand-offs');
+      // The outcomes wait in the outbox; their messages wait with them.
+      await waitFor(async () => (await createOutbox(sys.redis, sys.config.queuePrefix).size()) === 5, 20_000, 'five staged outcomes');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(receiver.received).toHaveLength(0);
+      await logsDb.start();
+      const got = await receiver.waitForDelivered(5, 30_000);
+      expect(got.map((r) => verified(ep.secret, r).data.id).sort()).toEqual([...ids].sort());
+    } finally {
+      await sys.close();
+      await sink.close();
+      await receiver.close();
+      await logsDb.stop();
+    }
+  }, 90_000);
 });
