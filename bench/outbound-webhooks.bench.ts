@@ -27,7 +27,13 @@ import {
   createWorkspaceRepository,
   loadConfig,
   createOutboundWebhookQueue,
+  createWebhookDispatcher,
+  newId,
+  withOutcomeMessages,
+  type EmailLogRepository,
   type SendEmailInput,
+  type SendOutcome,
+  type WebhookEndpointRepository,
 } from '@mailroom/shared';
 import { arg, cpuMeter, runBench, say, sleep, startNode, stop } from './bench-kit';
 import { startFerretdb } from '../infra/dev/ferretdb';
@@ -47,6 +53,70 @@ const invoice = (i: number): SendEmailInput => ({
   reference: { kind: 'invoice', id: `inv_${i}` },
   metadata: { customer: `c_${i % 97}` },
 });
+
+/** A `sent` outcome as the worker records it. */
+function outcome(workspaceId: string, i: number): SendOutcome {
+  const id = newId('em');
+  const now = new Date().toISOString();
+  const c = invoice(i);
+  return {
+    id,
+    workspaceId,
+    status: 'sent',
+    recipient: c.to as string,
+    type: 'invoice',
+    from: 'Mailroom <bench@mailroom.test>',
+    subject: c.subject,
+    sendMethod: 'managed',
+    messageId: `<${id}@mailroom.test>`,
+    providerMessageId: `q${i}`,
+    error: null,
+    errorCode: null,
+    errorHint: null,
+    attempts: 1,
+    nextRetryAt: null,
+    reference: c.reference ?? null,
+    metadata: c.metadata ?? null,
+    resendOf: null,
+    createdAt: now,
+    sentAt: now,
+    content: { to: c.to as string, subject: c.subject, html: c.html },
+  };
+}
+
+/**
+ * The webhook step alone, in this process: `recordOutcome` around a write that does nothing, with
+ * the real endpoint lookup (Redis) and the real enqueue (addBulk into Redis, under a queue prefix
+ * no worker drains), 200 at a time as the worker's concurrency runs them. Returns µs of this
+ * process's CPU an outcome for: no webhook step, a workspace without endpoints, one with one.
+ */
+async function stepCost(redisUrl: string, prefix: string, endpoints: WebhookEndpointRepository, plain: string, hooked: string, n: number) {
+  // As in the worker: the lookup and the enqueue on one auto-pipelining connection.
+  const own = createRedis(redisUrl, 'worker', { enableAutoPipelining: true });
+  const directory = createWebhookEndpointDirectory(endpoints, own, prefix);
+  const queue = createOutboundWebhookQueue(own, `{bench-hooks-step-${Date.now().toString(36)}}`, 1, 1000);
+  const written: EmailLogRepository = { recordOutcome: async () => true } as unknown as EmailLogRepository;
+  const stepped = withOutcomeMessages(written, createWebhookDispatcher({ queue, directory }));
+  const run = async (repo: EmailLogRepository, ws: string) => {
+    const outcomes = Array.from({ length: n }, (_, i) => outcome(ws, i));
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < n; i += 200) await Promise.all(outcomes.slice(i, i + 200).map((o) => repo.recordOutcome(o)));
+    const d = process.cpuUsage(t0);
+    return (d.user + d.system) / n;
+  };
+  await run(stepped, hooked); // warm-up
+  const sums = { none: 0, plain: 0, hooked: 0 };
+  const rounds = 5;
+  for (let r = 0; r < rounds; r++) {
+    sums.none += await run(written, plain);
+    sums.plain += await run(stepped, plain);
+    sums.hooked += await run(stepped, hooked);
+  }
+  await queue.obliterate({ force: true });
+  await queue.close();
+  own.disconnect();
+  return { none: sums.none / rounds, plain: sums.plain / rounds, hooked: sums.hooked / rounds };
+}
 
 async function main() {
   const redisServer = arg('redis-url', '') ? null : await startRedis();
@@ -145,6 +215,14 @@ async function main() {
       sums.hooked += b;
       say(`  worker CPU an email, hooked / plain: ${b.toFixed(0)} / ${a.toFixed(0)} µs = ${(b / a).toFixed(3)}`);
     }
+    const step = await stepCost(redisUrl, config.queuePrefix, endpoints, plain, hooked, EMAILS);
+    const perEmail = sums.plain / ROUNDS;
+    say(
+      `webhook step alone (this process, ${EMAILS} outcomes x 5, alternating): none ${step.none.toFixed(1)} µs, no endpoint ${step.plain.toFixed(1)} µs (+${(step.plain - step.none).toFixed(1)}), one endpoint ${step.hooked.toFixed(1)} µs (+${(step.hooked - step.none).toFixed(1)}) an outcome`,
+    );
+    say(
+      `  = ${(((step.plain - step.none) / perEmail) * 100).toFixed(1)} % (no endpoint) and ${(((step.hooked - step.none) / perEmail) * 100).toFixed(1)} % (one endpoint) of the worker's ${perEmail.toFixed(0)} µs of CPU an email in the plain legs (Redis's own share not included)`,
+    );
     const ids = new Set(receiver.received.map((r) => r.id));
     say(
       `RESULT send-path CPU an email hooked/plain per round ${ratios.map((r) => r.toFixed(3)).join(', ')}; over all rounds ${(sums.hooked / sums.plain).toFixed(3)} (target ≤ 1.10); ${ids.size} distinct messages received of ${EMAILS * ROUNDS}`,

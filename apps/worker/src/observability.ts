@@ -45,8 +45,9 @@ export async function startOutboundWebhooks(deps: {
   const deliveries = createWebhookDeliveryRepository(deps.logs);
   await deliveries.ensureIndexes();
   const directory = createWebhookEndpointDirectory(endpoints, deps.own, config.queuePrefix);
+  // Filled by the send and event paths: on the auto-pipelining connection of their own Redis writes.
   const queue = createOutboundWebhookQueue(
-    deps.redis,
+    deps.own,
     config.queuePrefix,
     config.outboundWebhooks.attempts,
     config.outboundWebhooks.backoffMs,

@@ -7,6 +7,7 @@ import {
   eventMessage,
   MESSAGE_ENTRY_PROJECTION,
   outboundWebhookJobId,
+  OUTCOME_MESSAGE_TYPES,
   outcomeMessage,
   type MessageEntryFields,
   type WebhookMessage,
@@ -31,7 +32,27 @@ export interface WebhookDispatcher {
   dispatch(messages: readonly WebhookMessage[]): Promise<number>;
 }
 
+type BulkJob = Parameters<OutboundWebhookQueue['addBulk']>[0][number];
+
 export function createWebhookDispatcher(deps: { queue: OutboundWebhookQueue; directory: WebhookEndpointDirectory }): WebhookDispatcher {
+  // The jobs of every dispatch made in one turn of the event loop go out in one addBulk (one
+  // MULTI): the outcome batcher resolves its ~50 writes together, so their messages travel
+  // together too. A failed addBulk fails every dispatch in it, and each caller retries its own.
+  let pending: Array<{ jobs: BulkJob[]; done: (err?: unknown) => void }> = [];
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    deps.queue.addBulk(batch.flatMap((b) => b.jobs)).then(
+      () => batch.forEach((b) => b.done()),
+      (err: unknown) => batch.forEach((b) => b.done(err)),
+    );
+  };
+  const add = (jobs: BulkJob[]) =>
+    new Promise<void>((resolve, reject) => {
+      if (pending.length === 0) setImmediate(flush);
+      pending.push({ jobs, done: (err) => (err === undefined ? resolve() : reject(err)) });
+    });
+
   return {
     async wants(workspaceId) {
       return (await deps.directory.forWorkspace(workspaceId)).some((e) => e.enabled);
@@ -39,7 +60,7 @@ export function createWebhookDispatcher(deps: { queue: OutboundWebhookQueue; dir
     async dispatch(messages) {
       const byWorkspace = new Map<string, WebhookMessage[]>();
       for (const m of messages) byWorkspace.set(m.workspaceId, [...(byWorkspace.get(m.workspaceId) ?? []), m]);
-      const jobs: Parameters<OutboundWebhookQueue['addBulk']>[0] = [];
+      const jobs: BulkJob[] = [];
       for (const [workspaceId, list] of byWorkspace) {
         const endpoints = (await deps.directory.forWorkspace(workspaceId)).filter((e) => e.enabled);
         for (const m of list) {
@@ -53,7 +74,7 @@ export function createWebhookDispatcher(deps: { queue: OutboundWebhookQueue; dir
           }
         }
       }
-      if (jobs.length) await deps.queue.addBulk(jobs);
+      if (jobs.length) await add(jobs);
       return jobs.length;
     },
   };
@@ -73,8 +94,8 @@ export function withOutcomeMessages(
     ...logs,
     async recordOutcome(o) {
       const written = await logs.recordOutcome(o);
-      const message = outcomeMessage(o);
-      if (message) await dispatcher.dispatch([message]);
+      // The message is built only for a workspace with an endpoint: the rest pay the lookup alone.
+      if (OUTCOME_MESSAGE_TYPES[o.status] && (await dispatcher.wants(o.workspaceId))) await dispatcher.dispatch([outcomeMessage(o)!]);
       onRecorded?.(o);
       return written;
     },
