@@ -93,9 +93,13 @@ export function withOutcomeMessages(
   return {
     ...logs,
     async recordOutcome(o) {
-      const written = await logs.recordOutcome(o);
-      // The message is built only for a workspace with an endpoint: the rest pay the lookup alone.
-      if (OUTCOME_MESSAGE_TYPES[o.status] && (await dispatcher.wants(o.workspaceId))) await dispatcher.dispatch([outcomeMessage(o)!]);
+      // The endpoint lookup runs beside the write, so a workspace without endpoints waits for
+      // nothing more than before; the message is built only for one that has an endpoint.
+      const [written, wanted] = await Promise.all([
+        logs.recordOutcome(o),
+        OUTCOME_MESSAGE_TYPES[o.status] ? dispatcher.wants(o.workspaceId) : false,
+      ]);
+      if (wanted) await dispatcher.dispatch([outcomeMessage(o)!]);
       onRecorded?.(o);
       return written;
     },
