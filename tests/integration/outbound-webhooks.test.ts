@@ -5,10 +5,12 @@ import {
   createWebhookEndpointRepository,
   createWebhookPoster,
   WEBHOOK_MESSAGE_TYPES,
+  webhookMessageId,
   type WebhookEndpointDoc,
 } from '@mailroom/shared';
 import { signMailroomWebhook } from '../../apps/api/src/webhooks/mailroom';
 import { startFerretdb } from '../../infra/dev/ferretdb';
+import { startRedis } from '../../infra/dev/redis';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from '../../infra/dev/webhook-receiver';
 import { findEntry } from '../support/log-entry';
@@ -37,6 +39,17 @@ async function send(sys: TestSystem, ws: Workspace, to: string, extra: Record<st
   return r.body.id;
 }
 
+const entryOf = (sys: TestSystem, id: string) => findEntry(sys.mongo.db(sys.config.logsMongo.db), id);
+
+/** Delivery events in Mailroom's own signed format, as a provider would post them. */
+function postEvents(sys: TestSystem, events: unknown[]) {
+  const raw = JSON.stringify(events);
+  return sys.request('POST', '/v1/webhooks/mailroom', {
+    body: raw,
+    headers: { 'mailroom-signature': signMailroomWebhook(EVENTS_SECRET, raw) },
+  });
+}
+
 async function createEndpoint(sys: TestSystem, ws: Workspace, body: Record<string, unknown>) {
   const r = await sys.request('POST', '/v1/webhook-endpoints', { key: ws.keys.admin, body });
   expect(r.status).toBe(201);
@@ -58,7 +71,7 @@ describe('outbound webhooks: status changes pushed to the application, signed an
         EVENTS_ATTEMPTS: '3',
         EVENTS_BATCH_WAIT_MS: '5',
         OUTBOUND_WEBHOOK_BACKOFF_MS: '500',
-        OUTBOUND_WEBHOOK_ATTEMPTS: '8',
+        OUTBOUND_WEBHOOK_ATTEMPTS: '10',
         LOG_LEVEL: 'debug',
       },
       logDestination: { write: (line: string) => void logLines.push(line) },
@@ -69,14 +82,7 @@ describe('outbound webhooks: status changes pushed to the application, signed an
     await sink?.close();
   });
 
-  const entry = (id: string) => findEntry(sys.mongo.db(sys.config.logsMongo.db), id);
-  const postEvents = (events: unknown[]) => {
-    const raw = JSON.stringify(events);
-    return sys.request('POST', '/v1/webhooks/mailroom', {
-      body: raw,
-      headers: { 'mailroom-signature': signMailroomWebhook(EVENTS_SECRET, raw) },
-    });
-  };
+  const entry = (id: string) => entryOf(sys, id);
 
   it('when an email is sent and its events arrive, then the receiver verifies one message per change with standardwebhooks, machine opens none', async () => {
     const receiver = await startWebhookReceiver();
@@ -95,7 +101,7 @@ describe('outbound webhooks: status changes pushed to the application, signed an
       const at = (s: number) => new Date(sent.sentAt.getTime() + s * 1000).toISOString();
       expect(
         (
-          await postEvents([
+          await postEvents(sys, [
             { id: 'ev-delayed', type: 'delivery_delayed', timestamp: at(1), emailId: id, detail: 'greylisted' },
             { id: 'ev-delivered', type: 'delivered', timestamp: at(2), emailId: id },
             // Within MACHINE_OPEN_WINDOW_SECONDS of sending: a machine open, never a message.
@@ -491,4 +497,76 @@ describe('outbound webhooks: a status change never lacks its message when the lo
       await logsDb.stop();
     }
   }, 90_000);
+});
+
+describe('outbound webhooks: a status change never lacks its message when Redis restarts', () => {
+  it('when Redis restarts while emails are sent and their events applied, then every change reaches the receiver', async () => {
+    // A Redis of its own, with its append-only file, as production runs it.
+    const redis = await startRedis({ persist: true, args: ['--appendfsync', 'always'] });
+    const sink = await startSmtpSink();
+    const receiver = await startWebhookReceiver();
+    const sys = await startTestSystem({
+      env: {
+        MANAGED_SMTP_URL: sink.url,
+        REDIS_URL: redis.url,
+        RATE_LIMIT_SEND_PER_MINUTE: '0',
+        WEBHOOK_SECRET: EVENTS_SECRET,
+        EVENTS_BACKOFF_MS: '200',
+        OUTBOUND_WEBHOOK_BACKOFF_MS: '200',
+      },
+      worker: false,
+    });
+    try {
+      const ws = await sys.createWorkspace('Redis restart');
+      const ep = await createEndpoint(sys, ws, { url: receiver.url, events: ['email.sent', 'email.delivered'] });
+      const ids: string[] = [];
+      for (let i = 0; i < 600; i++) ids.push(await send(sys, ws, `delivered+${i}@${SIM}`));
+      await sys.startWorker();
+      await waitFor(async () => sink.messages.length >= 200, 30_000, '200 hand-offs');
+      await redis.restart();
+      const sent = await waitFor(
+        async () => {
+          const docs = await Promise.all(ids.map((id) => entryOf(sys, id)));
+          return docs.every((d) => d?.status === 'sent') ? docs : null;
+        },
+        120_000,
+        'every entry sent',
+      );
+      // Delivery events for all of them, a second change each.
+      for (let i = 0; i < ids.length; i += 100) {
+        const batch = ids.slice(i, i + 100).map((id, k) => ({
+          id: `ev-r-${i + k}`,
+          type: 'delivered',
+          timestamp: new Date(sent[i + k]!.sentAt.getTime() + 5000).toISOString(),
+          emailId: id,
+        }));
+        expect((await postEvents(sys, batch)).status).toBe(200);
+      }
+      const expected = new Set(
+        ids.flatMap((id) => [
+          webhookMessageId(id, 'email.sent', 'outcome'),
+          webhookMessageId(id, 'email.delivered', `mailroom.ev-r-${ids.indexOf(id)}`),
+        ]),
+      );
+      await waitFor(
+        async () => {
+          const got = new Set(receiver.received.filter((r) => r.status === 200).map((r) => r.id));
+          return [...expected].every((id) => got.has(id));
+        },
+        120_000,
+        `${expected.size} messages`,
+      );
+      for (const r of receiver.received.slice(0, 50)) expect(verified(ep.secret, r).data.id).toEqual(expect.stringMatching(/^em_/));
+      const distinct = new Set(receiver.received.map((r) => r.id));
+      process.stdout.write(
+        `[faults] Redis restart with webhooks: ${ids.length} emails, ${expected.size} messages expected, ${distinct.size} distinct received, ${receiver.received.length} requests\n`,
+      );
+      expect(distinct.size).toBe(expected.size);
+    } finally {
+      await sys.close();
+      await sink.close();
+      await receiver.close();
+      await redis.stop();
+    }
+  }, 300_000);
 });
