@@ -135,7 +135,7 @@ export function createWebhookPoster(policy: TargetPolicy, opts: { timeoutMs: num
               const ok = code >= 200 && code < 300;
               resolve(done({ statusCode: code, error: ok ? null : `HTTP ${code}${snippet ? `: ${snippet}` : ''}`, refused: false }));
             });
-            res.on('error', (err) => resolve(done({ statusCode: code(res.statusCode), error: err.message, refused: false })));
+            res.on('error', (err) => resolve(done({ statusCode: res.statusCode ?? null, error: err.message, refused: false })));
           },
         );
         req.on('error', (err: NodeJS.ErrnoException) => {
@@ -155,5 +155,3 @@ export function createWebhookPoster(policy: TargetPolicy, opts: { timeoutMs: num
     },
   };
 }
-
-const code = (c: number | undefined) => c ?? null;
