@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs whatever is missing for dev and tests on a Debian machine (idempotent; a few
 # seconds when everything is there):
-#   redis-server (apt), chromium (apt; skip with MAILROOM_SKIP_CHROMIUM=1), Go >= 1.24
+#   redis-server (apt), promtool (apt `prometheus`), chromium (apt; skip with MAILROOM_SKIP_CHROMIUM=1), Go >= 1.24
 #   (/usr/local/go or apt golang-go), pnpm, node_modules (pnpm install --frozen-lockfile),
 #   and the document engine: PostgreSQL 15 + DocumentDB and FerretDB v2 (scripts/build-engine.sh,
 #   cached by source hash outside the clone; a fresh machine builds it in about five minutes).
@@ -49,6 +49,8 @@ go_recent_enough() {
 # --- system packages (one apt-get update, one install) -----------------------------------
 apt_pkgs=()
 command -v redis-server >/dev/null 2>&1 || apt_pkgs+=(redis-server)
+# promtool checks infra/prometheus/'s alert rules (tests/unit/monitoring.test.ts); Debian ships it in `prometheus`.
+command -v promtool >/dev/null 2>&1 || apt_pkgs+=(prometheus)
 if [ "${MAILROOM_SKIP_CHROMIUM:-}" = "1" ]; then
   :
 elif ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
@@ -60,7 +62,7 @@ GO=$(find_go)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   apt_install "${apt_pkgs[@]}"
 else
-  log "system packages present (redis-server$( [ "${MAILROOM_SKIP_CHROMIUM:-}" = 1 ] || echo ', chromium'), go)"
+  log "system packages present (redis-server, promtool$( [ "${MAILROOM_SKIP_CHROMIUM:-}" = 1 ] || echo ', chromium'), go)"
 fi
 
 GO=$(find_go)

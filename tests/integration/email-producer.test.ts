@@ -113,7 +113,12 @@ describe('email producer: in-process sends through the API queue, against real R
     const d = await waitFor(() => sentEntry(r.id), 20_000, `entry ${r.id}`);
     expect(d.recipient).toBe(`delivered+100@${SIM}`);
     // Parsed by the API's schema: a single cc becomes a list, as it does for the API.
-    const content = await logsDb().collection<{ _id: string }>(EMAIL_CONTENTS).findOne({ _id: r.id });
+    // The content is written beside the entry, in the same batch: wait for it rather than race it.
+    const content = await waitFor(
+      () => logsDb().collection<{ _id: string }>(EMAIL_CONTENTS).findOne({ _id: r.id }),
+      5_000,
+      'content',
+    ).catch(() => null);
     expect(content).toMatchObject({ cc: [`copy@${SIM}`], text: 'plain too', html: '<p>Invoice 100</p>' });
     expect(sink.countFor(r.id)).toBe(1);
   });

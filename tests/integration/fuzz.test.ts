@@ -223,6 +223,19 @@ describe('fuzz: malformed requests to every public route', () => {
       () => ({ method: pick(['GET', 'DELETE']), path: `/v1/suppressions/${q()}`, headers: auth() }),
       () => ({ method: 'GET', path: `/v1/suppressions?after=${q()}&limit=${q()}`, headers: auth() }),
       () => ({
+        method: pick(['POST', 'PATCH', 'DELETE', 'GET']),
+        path: pick(['/v1/webhook-endpoints', `/v1/webhook-endpoints/${q()}`, `/v1/webhook-endpoints/we_00000000000000000000000000`]),
+        body: garbageBody(),
+        headers: { ...auth(), 'content-type': 'application/json' },
+      }),
+      () => ({
+        method: 'POST',
+        path: `/v1/webhook-endpoints/${q()}/${pick(['rotate-secret', `deliveries/${q()}/replay`])}`,
+        headers: auth(),
+      }),
+      () => ({ method: 'GET', path: `/v1/webhook-endpoints/${q()}/deliveries?limit=${q()}&cursor=${q()}`, headers: auth() }),
+      () => ({ method: 'GET', path: `/metrics?${q()}`, headers: { authorization: `Bearer ${pick(['nope', ''])}` } }),
+      () => ({
         method: 'POST',
         path: `/v1/webhooks/${pick(['mailroom', 'mailgun', 'sendgrid', 'postmark', 'ses', 'nope', '..%2f'])}`,
         body: garbageBody(),
@@ -288,6 +301,7 @@ describe('fuzz: malformed requests to every public route', () => {
     }
     expect(await countEntries(sys.mongo.db(sys.config.logsMongo.db))).toBe(0);
     expect(await sys.mongo.db(sys.config.mongo.db).collection('email_settings').countDocuments({})).toBe(0);
+    expect(await sys.mongo.db(sys.config.mongo.db).collection('webhook_endpoints').countDocuments({})).toBe(0);
     expect(await sys.mongo.db(sys.config.mongo.db).collection('workspaces').countDocuments({})).toBe(1);
     // The server is still up.
     expect((await sys.request('GET', '/healthz')).status).toBe(200);

@@ -96,12 +96,16 @@ describe('send pipeline against real Redis, a real MongoDB-compatible server and
     const d = await finalDoc(r.body.id, ['sent']);
     expect(d).toMatchObject({ status: 'sent', attempts: 2, errorCode: null });
     expect(sink.countFor(r.body.id)).toBe(1);
-    // The stored content follows its entry's latest attempt (retention removes them together).
-    const content = await sys.mongo
-      .db(sys.config.logsMongo.db)
-      .collection<{ _id: string; sentAt: Date }>(EMAIL_CONTENTS)
-      .findOne({ _id: r.body.id });
-    expect(content?.sentAt.getTime()).toBe(d.sentAt.getTime());
+    // The stored content follows its entry's latest attempt (retention removes them together),
+    // written just after the entry: wait for it rather than race it.
+    const contentSentAt = () =>
+      sys.mongo
+        .db(sys.config.logsMongo.db)
+        .collection<{ _id: string; sentAt: Date }>(EMAIL_CONTENTS)
+        .findOne({ _id: r.body.id })
+        .then((c) => c?.sentAt.getTime());
+    await waitFor(async () => (await contentSentAt()) === d.sentAt.getTime(), 5_000, 'content sentAt').catch(() => undefined);
+    expect(await contentSentAt()).toBe(d.sentAt.getTime());
   });
 
   it('when 451 persists, then the entry shows the latest error while retrying and send_failed after the last attempt', async () => {

@@ -6,6 +6,8 @@ import { startApiServer, type ApiServer } from '../../apps/api/src/api-server';
 import type { SnsHttp } from '../../apps/api/src/webhooks/ses';
 import { startWorkerApp, type WorkerApp } from '../../apps/worker/src/worker-app';
 
+type DestinationStream = NonNullable<Parameters<typeof createLogger>[0]['destination']>;
+
 /** Servers started once per run by tests/global-setup.ts. */
 export function testServers(): { redisUrl: string; mongoUri: string } {
   const redisUrl = process.env.TEST_REDIS_URL;
@@ -43,7 +45,13 @@ export interface TestSystem {
  * Starts the API (and by default a worker) in this process against the run's real Redis and
  * MongoDB-compatible server, in a namespace of its own: fresh databases, a fresh queue prefix.
  */
-export async function startTestSystem(opts: { env: Record<string, string>; worker?: boolean; snsHttp?: SnsHttp }): Promise<TestSystem> {
+export async function startTestSystem(opts: {
+  env: Record<string, string>;
+  worker?: boolean;
+  snsHttp?: SnsHttp;
+  /** Where the API's and worker's log lines go (a test that reads them); stdout by default. */
+  logDestination?: DestinationStream;
+}): Promise<TestSystem> {
   const { redisUrl, mongoUri } = testServers();
   const namespace = `t${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const config = loadConfig({
@@ -64,9 +72,15 @@ export async function startTestSystem(opts: { env: Record<string, string>; worke
     SMTP_GREETING_TIMEOUT_MS: '1500',
     SMTP_SOCKET_TIMEOUT_MS: '5000',
     OUTBOX_FLUSH_INTERVAL_MS: '200',
+    // Any free port: test systems run side by side (the processes' defaults are 9464 and 9465).
+    METRICS_PORT: '0',
     ...opts.env,
   });
-  const log = createLogger({ level: config.logLevel, name: namespace });
+  const log = createLogger({
+    level: config.logLevel,
+    name: namespace,
+    ...(opts.logDestination ? { destination: opts.logDestination } : {}),
+  });
   const api = await startApiServer(config, log, opts.snsHttp ? { snsHttp: opts.snsHttp } : {});
   const workers: WorkerApp[] = [];
   const startWorker = async () => {

@@ -48,6 +48,10 @@ export function workerEnv(sys: TestSystem): Record<string, string> {
     OUTBOX_FLUSH_INTERVAL_MS: String(c.send.outboxFlushIntervalMs),
     PUBLIC_URL: c.publicUrl,
     TRACKING_ENABLED: String(c.tracking.enabled),
+    METRICS_PORT: '0',
+    OUTBOUND_WEBHOOK_BACKOFF_MS: String(c.outboundWebhooks.backoffMs),
+    OUTBOUND_WEBHOOK_ATTEMPTS: String(c.outboundWebhooks.attempts),
+    WEBHOOK_TARGETS_ALLOW_PRIVATE: String(c.outboundWebhooks.allowPrivateTargets),
   };
 }
 

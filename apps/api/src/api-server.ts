@@ -17,6 +17,11 @@ import {
   createTrackingSettingsRepository,
   createTrackingTokens,
   createWorkspaceRepository,
+  createMetrics,
+  createOutboundWebhookQueue,
+  createWebhookDeliveryRepository,
+  createWebhookEndpointDirectory,
+  createWebhookEndpointRepository,
   type Config,
   type Logger,
 } from '@mailroom/shared';
@@ -49,7 +54,17 @@ export async function startApiServer(config: Config, log: Logger, overrides: Par
   // Only for Bull Board: the scheduler owns the retention job.
   const retentionQueue = createRetentionQueue(redis, config.queuePrefix);
   const deliveryEvents = createDeliveryEventQueue(redis, config.queuePrefix, config.events.attempts, config.events.backoffMs);
-  const boardQueues = [sendQueue, retentionQueue, deliveryEvents];
+  const outboundQueue = createOutboundWebhookQueue(
+    redis,
+    config.queuePrefix,
+    config.outboundWebhooks.attempts,
+    config.outboundWebhooks.backoffMs,
+  );
+  const boardQueues = [sendQueue, retentionQueue, deliveryEvents, outboundQueue];
+  const webhookEndpoints = createWebhookEndpointRepository(dbs.main, createSecretBox(config.secretsKey));
+  await webhookEndpoints.ensureIndexes();
+  const webhookDeliveries = createWebhookDeliveryRepository(dbs.logs);
+  await webhookDeliveries.ensureIndexes();
   const app = createApp({
     config,
     log,
@@ -67,6 +82,13 @@ export async function startApiServer(config: Config, log: Logger, overrides: Par
     deliveryEvents,
     trackingSettings: createCachedTrackingSettings(createTrackingSettingsRepository(dbs.main), redis, config.queuePrefix),
     trackingTokens: createTrackingTokens(createSecretBox(config.secretsKey).deriveKey('tracking-v1')),
+    outboundWebhooks: {
+      webhookEndpoints,
+      webhookDirectory: createWebhookEndpointDirectory(webhookEndpoints, redis, config.queuePrefix),
+      deliveries: webhookDeliveries,
+      queue: outboundQueue,
+    },
+    metrics: createMetrics({ queues: boardQueues }),
     ...overrides,
   });
 

@@ -15,6 +15,11 @@ import {
   type TrackingSettingsRepository,
   type TrackingTokens,
   type WorkspaceRepository,
+  type Metrics,
+  type OutboundWebhookQueue,
+  type WebhookDeliveryRepository,
+  type WebhookEndpointDirectory,
+  type WebhookEndpointRepository,
   type RedisClient as Redis,
 } from '@mailroom/shared';
 import { bullBoardRoutes } from './bull-board';
@@ -33,6 +38,8 @@ import { workspacesRoutes } from './routes/workspaces.routes';
 import { suppressionsRoutes } from './routes/suppressions.routes';
 import { trackingRoutes } from './routes/tracking.routes';
 import { webhooksRoutes } from './routes/webhooks.routes';
+import { metricsRoutes } from './routes/metrics.routes';
+import { webhookEndpointsRoutes } from './routes/webhook-endpoints.routes';
 import type { SnsHttp } from './webhooks/ses';
 
 export interface ApiDeps {
@@ -54,6 +61,15 @@ export interface ApiDeps {
   deliveryEvents: DeliveryEventQueue;
   trackingSettings: TrackingSettingsRepository;
   trackingTokens: TrackingTokens;
+  /** Outbound webhooks: endpoints, their cache version, delivery attempts, the queue replays go to. */
+  outboundWebhooks: {
+    webhookEndpoints: WebhookEndpointRepository;
+    webhookDirectory: WebhookEndpointDirectory;
+    deliveries: WebhookDeliveryRepository;
+    queue: OutboundWebhookQueue;
+  };
+  /** This process's Prometheus registry and counters (`GET /metrics`). */
+  metrics: Metrics;
   /** SNS certificate and subscription fetches (tests inject local certificates; production uses fetch). */
   snsHttp?: SnsHttp;
 }
@@ -79,6 +95,8 @@ export function createApp(deps: ApiDeps): Express {
   app.use(suppressionsRoutes(deps));
   app.use(emailLogsRoutes(deps));
   app.use(activityRoutes(deps));
+  app.use(webhookEndpointsRoutes(deps));
+  app.use(metricsRoutes(deps));
   app.use(openapiRoutes(deps));
   app.use(bullBoardRoutes(deps.boardQueues, deps.config.operatorToken));
   app.use(webRoutes());

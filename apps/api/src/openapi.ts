@@ -13,6 +13,7 @@ import { EmailLogIdParams, EmailPreviewQuery } from './routes/email-logs.routes'
 import { PREVIEW_TTL_SECONDS } from './preview';
 import { RetentionRunRequest } from './routes/admin.routes';
 import { DELIVERY_EVENT_ROUTES } from './routes/delivery-events.docs';
+import { OBSERVABILITY_ROUTES } from './routes/observability.docs';
 
 /**
  * The API description, generated from the zod schemas the routes validate with, so the
@@ -21,7 +22,7 @@ import { DELIVERY_EVENT_ROUTES } from './routes/delivery-events.docs';
 export type ApiAuth = 'none' | 'operator' | 'admin' | 'send_or_admin' | 'operator_basic';
 
 export interface ApiRouteDoc {
-  method: 'get' | 'post' | 'put' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** OpenAPI style: `/v1/email-logs/{id}`. */
   path: string;
   summary: string;
@@ -222,6 +223,7 @@ export const API_ROUTES: ApiRouteDoc[] = [
     responses: { '200': 'OpenAPI 3.1' },
   },
   ...DELIVERY_EVENT_ROUTES,
+  ...OBSERVABILITY_ROUTES,
 ];
 
 type Json = Record<string, unknown>;

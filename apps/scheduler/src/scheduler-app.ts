@@ -6,17 +6,21 @@ import {
   createEmailLogRepository,
   createRedis,
   createRetentionQueue,
+  createWebhookDeliveryRepository,
   RETENTION_SCHEDULER_ID,
   type Config,
   type Logger,
   type RetentionQueue,
 } from '@mailroom/shared';
 import { startOrphanAdoption, type OrphanAdoption } from './orphan-adoption';
+import { startSchedulerMetrics } from './observability';
 import { createRetentionWorker } from './retention.worker';
 
 export interface SchedulerApp {
   queue: RetentionQueue;
   orphans: OrphanAdoption;
+  /** Where `/metrics` is served (METRICS_PORT, default 9465); null if it could not listen. */
+  metricsUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -35,7 +39,9 @@ export async function startSchedulerApp(config: Config, log: Logger): Promise<Sc
   await activity.ensureIndexes();
   const queue = createRetentionQueue(redis, config.queuePrefix);
   await queue.upsertJobScheduler(RETENTION_SCHEDULER_ID, { pattern: config.retentionSchedule, tz: 'UTC' }, { name: 'retention', data: {} });
-  const worker = createRetentionWorker({ config, connection: redis, logs, activity, log });
+  const webhookDeliveries = createWebhookDeliveryRepository(dbs.logs);
+  await webhookDeliveries.ensureIndexes();
+  const worker = createRetentionWorker({ config, connection: redis, logs, activity, webhookDeliveries, log });
   worker.on('error', (err) => log.error({ err }, 'retention worker error'));
   await worker.waitUntilReady();
   const events = createEmailEventsRepository(dbs.logs, { machineWindowMs: config.tracking.machineOpenWindowSeconds * 1000 });
@@ -47,6 +53,7 @@ export async function startSchedulerApp(config: Config, log: Logger): Promise<Sc
     intervalMs: config.events.orphanSweepIntervalMs,
     retentionMonths: config.retentionMonths,
   });
+  const metricsServer = await startSchedulerMetrics({ config, redis, worker, log });
   log.info(
     { scheduler: RETENTION_SCHEDULER_ID, pattern: config.retentionSchedule, tz: 'UTC', months: config.retentionMonths },
     'scheduler ready',
@@ -54,10 +61,12 @@ export async function startSchedulerApp(config: Config, log: Logger): Promise<Sc
   return {
     queue,
     orphans,
+    metricsUrl: metricsServer?.url ?? null,
     async close() {
       await orphans.stop();
       await deliveryEvents.close();
       await worker.close();
+      await metricsServer?.close();
       await queue.close();
       await redis.quit().catch(() => redis.disconnect());
       await dbs.close();

@@ -1,5 +1,7 @@
 import {
   connectDatabases,
+  createActivityRepository,
+  createMetrics,
   createCachedSuppressionRepository,
   createCachedTrackingSettings,
   createEmailEventsRepository,
@@ -11,10 +13,16 @@ import {
   createSuppressionRepository,
   createTrackingSettingsRepository,
   createTrackingTokens,
+  startMetricsServer,
+  withEventMessages,
+  withOutcomeMessages,
   type Config,
   type Logger,
+  type MetricsServer,
 } from '@mailroom/shared';
 import { createDeliveryEventWorker } from './delivery-event.worker';
+import { countDeliveryEvents, countOutcome, startOutboundWebhooks } from './observability';
+import { withHandoffTiming } from './transports/handoff-timing';
 import { createSendEmailWorker } from './send-email.worker';
 import { createTransportRegistry } from './transports/transport-registry';
 
@@ -23,7 +31,12 @@ export interface WorkerApp {
   close(): Promise<void>;
   /** Writes staged outcomes now, whatever their age (the timer does it every OUTBOX_FLUSH_INTERVAL_MS). */
   flushOutbox(): Promise<{ written: number; left: number }>;
+  /** Where `/metrics` is served (METRICS_PORT, default 9464); null if it could not listen. */
+  metricsUrl: string | null;
 }
+
+/** The worker's `/metrics` port when METRICS_PORT is not set. */
+export const WORKER_METRICS_PORT = 9464;
 
 /** Wires the worker process: connections, repositories, transports, the send worker and the outbox flusher. */
 export async function startWorkerApp(config: Config, log: Logger): Promise<WorkerApp> {
@@ -35,16 +48,27 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
   const own = createRedis(config.redisUrl, 'worker', { enableAutoPipelining: true });
   own.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const dbs = await connectDatabases(config, 'mailroom-worker');
-  const logs = createEmailLogRepository(dbs.logs);
-  await logs.ensureIndexes();
+  const storedLogs = createEmailLogRepository(dbs.logs);
+  await storedLogs.ensureIndexes();
   const secretBox = createSecretBox(config.secretsKey);
   const settings = createEmailSettingsRepository(dbs.main, secretBox);
   const suppressions = createCachedSuppressionRepository(createSuppressionRepository(dbs.main), own, config.queuePrefix);
   await suppressions.ensureIndexes();
-  const events = createEmailEventsRepository(dbs.logs, { machineWindowMs: config.tracking.machineOpenWindowSeconds * 1000 });
-  await events.ensureIndexes();
   const outbox = createOutbox(own, config.queuePrefix);
-  const transports = createTransportRegistry({ config, settings, redis: own, log });
+  const metrics = createMetrics({ outboxSize: () => outbox.size() });
+  const activity = createActivityRepository(dbs.logs);
+  const webhooks = await startOutboundWebhooks({ config, redis, own, main: dbs.main, logs: dbs.logs, secretBox, activity, log, metrics });
+  // Status changes enqueue their webhook messages in the step that applies them (status-change-messages.ts).
+  const logs = withOutcomeMessages(storedLogs, webhooks.dispatcher, countOutcome(metrics));
+  const machineWindowMs = config.tracking.machineOpenWindowSeconds * 1000;
+  const events = withEventMessages(
+    createEmailEventsRepository(dbs.logs, { machineWindowMs }),
+    dbs.logs,
+    webhooks.dispatcher,
+    machineWindowMs,
+  );
+  await events.ensureIndexes();
+  const transports = withHandoffTiming(createTransportRegistry({ config, settings, redis: own, log }), metrics.smtpHandoffSeconds);
 
   const worker = createSendEmailWorker({
     config,
@@ -63,6 +87,7 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
   worker.on('error', (err) => log.error({ err }, 'send worker error'));
   const eventWorker = createDeliveryEventWorker({ config, connection: redis, events, suppressions, log });
   eventWorker.on('error', (err) => log.error({ err }, 'delivery event worker error'));
+  countDeliveryEvents(eventWorker, metrics);
 
   let flushing: Promise<{ written: number; left: number }> | null = null;
   // The timer leaves outcomes staged in the last few seconds to the jobs writing them.
@@ -88,15 +113,27 @@ export async function startWorkerApp(config: Config, log: Logger): Promise<Worke
 
   await worker.waitUntilReady();
   await eventWorker.waitUntilReady();
+  const metricsServer: MetricsServer | null = await startMetricsServer(
+    metrics.registry,
+    config.metrics.host,
+    config.metrics.port ?? WORKER_METRICS_PORT,
+    log,
+  ).catch((err: unknown) => {
+    log.error({ err }, 'metrics server could not listen; /metrics is not served');
+    return null;
+  });
   log.info({ concurrency: config.send.concurrency, queuePrefix: config.queuePrefix }, 'worker ready');
 
   return {
     flushOutbox: () => flushOutbox(),
+    metricsUrl: metricsServer?.url ?? null,
     async close() {
       clearInterval(timer);
       await worker.close();
       await eventWorker.close();
       await flushOutbox().catch((err) => log.warn({ err }, 'final outbox flush failed'));
+      await webhooks.close();
+      await metricsServer?.close();
       await transports.close();
       await redis.quit().catch(() => redis.disconnect());
       await own.quit().catch(() => own.disconnect());

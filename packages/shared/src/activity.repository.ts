@@ -10,6 +10,12 @@ export const ACTIVITY_ACTIONS = [
   'settings.disconnected',
   'settings.test_sent',
   'suppression.removed',
+  'webhook_endpoint.created',
+  'webhook_endpoint.updated',
+  'webhook_endpoint.deleted',
+  'webhook_endpoint.secret_rotated',
+  'webhook_endpoint.disabled',
+  'webhook_endpoint.message_replayed',
 ] as const;
 export type ActivityAction = (typeof ACTIVITY_ACTIONS)[number];
 
@@ -17,7 +23,7 @@ export interface ActivityDoc {
   _id: string; // act_… (time-sortable)
   workspaceId: string;
   action: ActivityAction;
-  /** The API key that acted (`key_…`), or `operator`. */
+  /** The API key that acted (`key_…`), `operator`, or `system` (the worker disabling a failing webhook endpoint). */
   actorKeyId: string;
   /** What was acted on: an email id, an address, a workspace id. */
   target: string | null;

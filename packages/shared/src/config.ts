@@ -92,6 +92,20 @@ const EnvSchema = z.object({
   /** Requests per key per minute, by role (0 turns the limit off). */
   RATE_LIMIT_SEND_PER_MINUTE: int(0, 10_000_000).default(6000),
   RATE_LIMIT_ADMIN_PER_MINUTE: int(0, 10_000_000).default(1200),
+  /** Outbound webhooks (Standard Webhooks): retries, when a failing endpoint is disabled, SSRF. */
+  OUTBOUND_WEBHOOK_BACKOFF_MS: int(1, 3_600_000).default(10_000),
+  OUTBOUND_WEBHOOK_ATTEMPTS: int(1, 50).default(10),
+  OUTBOUND_WEBHOOK_DISABLE_AFTER_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 365)
+    .default(24),
+  OUTBOUND_WEBHOOK_CONCURRENCY: int(1, 1000).default(50),
+  OUTBOUND_WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(10_000),
+  WEBHOOK_TARGETS_ALLOW_PRIVATE: bool.optional(),
+  /** Worker and scheduler: where `/metrics` listens (the API serves it on its own port). */
+  METRICS_PORT: int(0, 65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -147,12 +161,39 @@ export interface Config {
   retentionSchedule: string;
   /** Requests per API key per minute, by key role; 0 means unlimited. */
   rateLimit: { send: number; admin: number };
+  /** Outbound webhooks: retries, the failing stretch after which an endpoint is disabled, SSRF. */
+  outboundWebhooks: {
+    backoffMs: number;
+    attempts: number;
+    disableAfterMs: number;
+    concurrency: number;
+    timeoutMs: number;
+    /** Targets on loopback, private, link-local or metadata addresses (and plain http in production) allowed. */
+    allowPrivateTargets: boolean;
+    /** Plain `http://` targets refused (production, unless private targets are allowed). */
+    requireHttps: boolean;
+  };
+  /** Worker and scheduler `/metrics`: the port (null: the process's default, 9464 / 9465) and host. */
+  metrics: { port: number | null; host: string };
   /** Values generated for development, which `main.ts` warns about. */
   devDefaults: string[];
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+function outboundWebhooksConfig(e: z.infer<typeof EnvSchema>): Config['outboundWebhooks'] {
+  const allowPrivateTargets = e.WEBHOOK_TARGETS_ALLOW_PRIVATE ?? e.NODE_ENV !== 'production';
+  return {
+    backoffMs: e.OUTBOUND_WEBHOOK_BACKOFF_MS,
+    attempts: e.OUTBOUND_WEBHOOK_ATTEMPTS,
+    disableAfterMs: Math.round(e.OUTBOUND_WEBHOOK_DISABLE_AFTER_HOURS * 3_600_000),
+    concurrency: e.OUTBOUND_WEBHOOK_CONCURRENCY,
+    timeoutMs: e.OUTBOUND_WEBHOOK_TIMEOUT_MS,
+    allowPrivateTargets,
+    requireHttps: e.NODE_ENV === 'production' && !allowPrivateTargets,
+  };
 }
 
 /** The database named in a MongoDB URI's path, if any. */
@@ -243,6 +284,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     retentionSchedule: e.RETENTION_SCHEDULE,
     rateLimit: { send: e.RATE_LIMIT_SEND_PER_MINUTE, admin: e.RATE_LIMIT_ADMIN_PER_MINUTE },
+    outboundWebhooks: outboundWebhooksConfig(e),
+    metrics: { port: e.METRICS_PORT ?? null, host: e.METRICS_HOST },
     devDefaults,
   };
 }

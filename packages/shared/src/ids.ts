@@ -23,7 +23,7 @@ function randomChars(length: number): string {
  * A time-sortable id (ULID layout: 10 characters of milliseconds, 16 random) behind a prefix,
  * so ids sort by creation time and make stable tie-breakers for cursors.
  */
-export function newId(prefix: 'em' | 'ws' | 'key' | 'act', now: number = Date.now()): string {
+export function newId(prefix: 'em' | 'ws' | 'key' | 'act' | 'we' | 'wd', now: number = Date.now()): string {
   return `${prefix}_${encodeTime(now, 10)}${randomChars(16)}`;
 }
 

@@ -38,6 +38,7 @@ export function scrubSecrets(text: string): string {
   return text
     .replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s:@/]+):([^\s@/]+)@/gi, '$1$2:***@')
     .replace(/\bmr_(send|admin)_[A-Za-z0-9_-]+/g, 'mr_$1_***')
+    .replace(/\bwhsec_[A-Za-z0-9+/=]+/g, 'whsec_***')
     .replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi, '$1***');
 }
 

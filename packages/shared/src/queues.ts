@@ -10,6 +10,7 @@ export const QUEUES = {
   sendEmail: 'send-email',
   retention: 'retention',
   deliveryEvents: 'delivery-events',
+  outboundWebhooks: 'outbound-webhooks',
 } as const;
 
 /** The job scheduler id of the daily cleanup: one id, so any number of schedulers make one job per tick. */

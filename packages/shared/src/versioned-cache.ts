@@ -10,11 +10,20 @@ import type { TrackingSettingsRepository } from './tracking-settings.repository'
  * next send sees it: a database read per email would cost the send path more than the send.
  */
 /** The Redis counter every change of a workspace's `what` increments (any process). */
-export function workspaceVersionKey(prefix: string, what: 'settings' | 'suppressions' | 'tracking', workspaceId: string): string {
+export function workspaceVersionKey(
+  prefix: string,
+  what: 'settings' | 'suppressions' | 'tracking' | 'webhook-endpoints',
+  workspaceId: string,
+): string {
   return ownKey(prefix, `${what}-version`, workspaceId);
 }
 
-function createVersionedCache<T>(redis: Redis, versionKey: (workspaceId: string) => string, load: (workspaceId: string) => Promise<T>) {
+/** Values per workspace kept in memory while the workspace's version counter in Redis stays the same. */
+export function createVersionedCache<T>(
+  redis: Redis,
+  versionKey: (workspaceId: string) => string,
+  load: (workspaceId: string) => Promise<T>,
+) {
   const cache = new Map<string, { version: string; value: T }>();
   const loading = new Map<string, Promise<T>>();
   return {

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { runRetention } from '@mailroom/shared';
+import { recordRetentionRun, runRetention } from '@mailroom/shared';
 import type { ApiDeps } from '../app';
 import { requireOperator } from '../auth';
 import { parseOr400 } from '../http-error';
@@ -19,6 +19,9 @@ export function adminRoutes(deps: ApiDeps): Router {
       now: body.now ? new Date(body.now) : new Date(),
       months: deps.config.retentionMonths,
     });
+    await deps.outboundWebhooks.deliveries.removeBefore(new Date(result.cutoff));
+    deps.metrics.retentionRemoved.inc(result.removed);
+    await recordRetentionRun(deps.redis, deps.config.queuePrefix);
     res.json(result);
   });
   return router;

@@ -48,6 +48,7 @@ export function emailsRoutes(deps: ApiDeps): Router {
       deps.log.error({ err, emailId }, 'enqueue failed');
       throw new HttpError(503, 'queue_unavailable', 'The email could not be queued; retry later', undefined, { 'Retry-After': '5' });
     }
+    deps.metrics.emailsAccepted.inc({ type: job.type });
     res.status(202).json({ id: emailId, status: 'queued' });
   });
   return router;

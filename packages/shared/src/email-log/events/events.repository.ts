@@ -23,8 +23,8 @@ export interface OrphanEventDoc {
 
 /** What happened to one event of a batch. */
 export type ApplyResult =
-  | { kind: 'applied'; emailId: string }
-  | { kind: 'duplicate'; emailId: string }
+  | { kind: 'applied'; emailId: string; workspaceId: string }
+  | { kind: 'duplicate'; emailId: string; workspaceId: string }
   /** No entry yet (or it is still between send attempts): retry later. */
   | { kind: 'missing' };
 
@@ -177,7 +177,7 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
           );
           for (const p of items) {
             const applied = !before.eventIds.includes(deliveryEventJobId(p.e));
-            results[p.i] = { kind: applied ? 'applied' : 'duplicate', emailId: id };
+            results[p.i] = { kind: applied ? 'applied' : 'duplicate', emailId: id, workspaceId: doc.workspaceId };
           }
           if (after === before) continue;
           ops.push({
