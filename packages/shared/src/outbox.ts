@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { RedisClient as Redis } from './redis';
 import type { EmailLogRepository, SendOutcome } from './email-log/repository';
 import { ownKey } from './redis';
@@ -15,6 +14,13 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
 end
 return 0`;
 
+// Deletes a hand-off mark only if it holds the caller's token.
+const RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`;
+
 /**
  * Send outcomes on their way to the logs database. Every outcome is staged in Redis before
  * the database write and settled after it, so a logs-database outage loses nothing: the
@@ -25,17 +31,22 @@ export interface Outbox {
   /** Stages an outcome; returns the token to settle it with. */
   stage(outcome: SendOutcome): Promise<string>;
   settle(id: string, token: string): Promise<void>;
-  /** Whether an earlier attempt handed this email off, with the provider's id when it gave one. */
-  handedOff(id: string): Promise<{ providerMessageId: string | null } | null>;
   /**
-   * Marks the start of a hand-off to the SMTP server. False when an earlier attempt began one
-   * and never finished it (its worker died): whether that email left is unknown, so it must not
-   * be sent again blindly. The mark holds a token of this call, so a start that reached Redis
-   * twice (a resent command) is still recognised as this attempt's own.
+   * What earlier attempts of this email left, in one round trip: `sent` when one was accepted
+   * by the SMTP server (with the provider's id when it gave one), `unknown` when one wrote its
+   * final dot and never recorded an answer (its worker died, or the connection was lost before
+   * the reply): whether that email left is unknown, so it must not be sent again blindly.
    */
-  beginHandOff(id: string): Promise<boolean>;
-  /** The hand-off failed with a known error: a retry may send again. */
-  abortHandOff(id: string): Promise<void>;
+  earlierAttempts(id: string): Promise<{ sent: { providerMessageId: string | null } | null; unknown: boolean }>;
+  /**
+   * Marks the hand-off, immediately before the final dot of DATA: from here on the server may
+   * deliver the email. False when another attempt holds the mark. The mark holds `token`, so a
+   * mark that reached Redis twice (a command ioredis resent after reconnecting) is still
+   * recognised as this attempt's own.
+   */
+  markHandOff(id: string, token: string): Promise<boolean>;
+  /** The server answered the attempt with an error (or it never wrote the dot): a retry may send again. */
+  releaseHandOff(id: string, token: string): Promise<void>;
   /** Writes an outcome through the outbox; false when the database write failed (it stays staged). */
   write(logs: EmailLogRepository, outcome: SendOutcome): Promise<boolean>;
   /**
@@ -66,19 +77,19 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
     async settle(id, token) {
       await redis.eval(SETTLE_SCRIPT, 1, hashKey, id, token);
     },
-    async beginHandOff(id) {
-      const token = randomUUID();
+    async earlierAttempts(id) {
+      const [sent, marked] = await redis.mget(markKey(id), sendingKey(id));
+      return { sent: sent == null ? null : { providerMessageId: sent || null }, unknown: marked != null };
+    },
+    async markHandOff(id, token) {
       if ((await redis.set(sendingKey(id), token, 'EX', HANDED_OFF_TTL_SECONDS, 'NX')) === 'OK') return true;
       // ioredis resends a command left unanswered when the connection dropped (a Redis restart):
-      // the first SET may have gone through, so a key holding our own token is our own start.
+      // the first SET may have gone through, so a key holding our own token is our own mark.
       return (await redis.get(sendingKey(id))) === token;
     },
-    async abortHandOff(id) {
-      await redis.del(sendingKey(id));
-    },
-    async handedOff(id) {
-      const mark = await redis.get(markKey(id));
-      return mark === null ? null : { providerMessageId: mark || null };
+    async releaseHandOff(id, token) {
+      // Only this attempt's own mark: another attempt's mark stands for an email that may have left.
+      await redis.eval(RELEASE_SCRIPT, 1, sendingKey(id), token);
     },
 
     async write(logs, outcome) {

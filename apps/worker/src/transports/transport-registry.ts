@@ -8,6 +8,7 @@ import {
   type Logger,
   type RedisClient as Redis,
 } from '@mailroom/shared';
+import { installFinalDotGate } from './final-dot-gate';
 import { parseSmtpUrl, type SmtpEndpoint } from './smtp-url';
 
 export type TransportKind = 'managed' | 'custom';
@@ -50,8 +51,8 @@ export function createTransportRegistry(deps: {
     disableFileAccess: true,
     disableUrlAccess: true,
   };
-  const build = (endpoint: SmtpEndpoint, extra: Record<string, unknown> = {}) =>
-    nodemailer.createTransport({
+  const build = (endpoint: SmtpEndpoint, extra: Record<string, unknown> = {}) => {
+    const transporter = nodemailer.createTransport({
       ...poolOptions,
       host: endpoint.host,
       port: endpoint.port,
@@ -59,6 +60,10 @@ export function createTransportRegistry(deps: {
       ...(endpoint.user ? { auth: { user: endpoint.user, pass: endpoint.pass ?? '' } } : {}),
       ...extra,
     } as SMTPPool.Options);
+    // The hand-off mark goes in right before the final dot of DATA (send-email.worker.ts).
+    installFinalDotGate(transporter);
+    return transporter;
+  };
 
   const managed: ResolvedTransport = {
     kind: 'managed',

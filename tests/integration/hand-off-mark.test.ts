@@ -1,0 +1,251 @@
+/**
+ * Where the hand-off mark is set: after the envelope is accepted and the body written, right
+ * before the final dot of DATA (apps/worker/src/transports/final-dot-gate.ts). Each case runs
+ * the real worker against a real SMTP server (smtp-server, scripted per case) and a Redis of its
+ * own, whose writes the SMTP server pauses (CLIENT PAUSE … WRITE) to hold the mark back.
+ */
+import net from 'node:net';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { createRedis, ownKey, type RedisClient } from '@mailroom/shared';
+import { startRedis, type RunningRedis } from '../../infra/dev/redis';
+import { startTestSystem, waitFor, type TestSystem } from '../support/system';
+import { findEntry } from '../support/log-entry';
+
+interface Transaction {
+  session: string;
+  mailroomId?: string;
+  /** When the first chunk of the body arrived, and whether the hand-off mark existed then. */
+  bodyAt?: number;
+  markAtBody?: string | null;
+  /** When the final dot arrived, and the mark then. */
+  dotAt?: number;
+  markAtDot?: string | null;
+}
+
+type DataStep = (ctx: { stream: SMTPServerDataStream; socket: net.Socket | undefined; tx: Transaction; n: number }) => 'accept' | 'cut' | Error;
+
+/**
+ * An SMTP server that records, for every transaction, when the body and the final dot arrived
+ * and whether the hand-off mark was in Redis at each moment. `pauseWritesMs` pauses Redis writes
+ * when RCPT TO arrives, so the worker's mark waits; `onBody` decides what happens at the first
+ * chunk of the body ('cut': reset the connection) and `onDot` what is answered to the final dot.
+ */
+async function startRecordingServer(opts: {
+  redis: RedisClient;
+  markKey: (mailroomId: string) => string;
+  pauseWritesMs?: number;
+  onBody?: DataStep;
+  onDot?: DataStep;
+}) {
+  const transactions: Transaction[] = [];
+  const sockets = new Map<number, net.Socket>();
+  let n = 0;
+  const server = new SMTPServer({
+    disabledCommands: ['STARTTLS'],
+    authOptional: true,
+    logger: false,
+    closeTimeout: 500,
+    onRcptTo(_address, _session, callback) {
+      if (!opts.pauseWritesMs) return callback();
+      opts.redis.call('CLIENT', 'PAUSE', String(opts.pauseWritesMs), 'WRITE').then(() => callback(), callback);
+    },
+    onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback) {
+      const tx: Transaction = { session: session.id };
+      const i = n++;
+      transactions.push(tx);
+      const socket = sockets.get(session.remotePort);
+      const chunks: Buffer[] = [];
+      let cut = false;
+      stream.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        if (tx.bodyAt !== undefined) return;
+        tx.bodyAt = Date.now();
+        tx.mailroomId = /X-Mailroom-Id: (\S+)/i.exec(Buffer.concat(chunks).toString())?.[1];
+        if (tx.mailroomId) void opts.redis.get(opts.markKey(tx.mailroomId)).then((m) => (tx.markAtBody = m));
+        if (opts.onBody?.({ stream, socket, tx, n: i }) === 'cut') {
+          cut = true;
+          socket?.resetAndDestroy();
+        }
+      });
+      stream.on('end', () => {
+        if (cut) return;
+        tx.dotAt = Date.now();
+        tx.mailroomId ??= /X-Mailroom-Id: (\S+)/i.exec(Buffer.concat(chunks).toString())?.[1];
+        void opts.redis.get(opts.markKey(tx.mailroomId ?? '')).then((mark) => {
+          tx.markAtDot = mark;
+          const step = opts.onDot?.({ stream, socket, tx, n: i }) ?? 'accept';
+          if (step === 'cut') {
+            socket?.resetAndDestroy();
+            return callback(Object.assign(new Error('cut'), { responseCode: 421 }));
+          }
+          if (step instanceof Error) return callback(step);
+          callback(null, `2.0.0 Ok: queued as Q${i}`);
+        });
+      });
+    },
+  });
+  server.server.on('connection', (socket: net.Socket) => {
+    if (socket.remotePort !== undefined) sockets.set(socket.remotePort, socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.on('error', () => undefined);
+  const port = (server.server.address() as net.AddressInfo).port;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    transactions,
+    accepted: (id: string) => transactions.filter((t) => t.mailroomId === id && t.markAtDot !== undefined).length,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('the hand-off mark sits right before the final dot of DATA', () => {
+  let redis: RunningRedis;
+  let client: RedisClient;
+
+  beforeAll(async () => {
+    // A Redis of its own: the SMTP server pauses its writes.
+    redis = await startRedis();
+    client = createRedis(redis.url, 'client');
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await redis?.stop();
+  });
+
+  /** A system whose worker sends through `server`, with a fresh namespace; closed by the caller. */
+  async function systemFor(smtpUrl: string): Promise<TestSystem> {
+    return startTestSystem({ env: { MANAGED_SMTP_URL: smtpUrl, REDIS_URL: redis.url, SEND_ATTEMPTS: '3' } });
+  }
+  const send = async (sys: TestSystem, key: string, subject: string) => {
+    const r = await sys.request('POST', '/v1/emails', { key, body: { to: 'someone@example.com', type: 'invoice', subject, text: 'Hello' } });
+    expect(r.status).toBe(202);
+    return r.body.id as string;
+  };
+  const entryOf = (sys: TestSystem, id: string, want: (e: any) => boolean) =>
+    waitFor(async () => {
+      const e = await findEntry<any>(sys.mongo.db(sys.config.logsMongo.db), id);
+      return e && want(e) ? e : null;
+    }, 20_000);
+
+  it('when the mark is held back, then the server has the body without the final dot until the mark is in Redis', async () => {
+    const PAUSE_MS = 600;
+    let sys: TestSystem | undefined;
+    let prefix = '';
+    const server = await startRecordingServer({
+      redis: client,
+      markKey: (id) => ownKey(prefix, 'handing-off', id),
+      pauseWritesMs: PAUSE_MS,
+    });
+    try {
+      sys = await systemFor(server.url);
+      prefix = sys.config.queuePrefix;
+      const ws = await sys.createWorkspace('Mark');
+      const id = await send(sys, ws.keys.send, 'Held back');
+      await entryOf(sys, id, (e) => e.status === 'sent');
+      const [tx] = server.transactions;
+      process.stdout.write(`[hand-off] body at +0 ms (mark ${tx?.markAtBody ?? 'absent'}), final dot at +${tx!.dotAt! - tx!.bodyAt!} ms (mark ${tx?.markAtDot ? 'present' : 'absent'})\n`);
+      expect(server.transactions).toHaveLength(1);
+      expect(tx!.mailroomId).toBe(id);
+      // The body arrived with no mark; the final dot only once the mark could be written.
+      expect(tx!.markAtBody).toBeNull();
+      expect(tx!.markAtDot).toEqual(expect.any(String));
+      expect(tx!.dotAt! - tx!.bodyAt!).toBeGreaterThanOrEqual(PAUSE_MS - 100);
+    } finally {
+      await sys?.close();
+      await server.close();
+    }
+  });
+
+  it('when 100 emails go through a pooled transport, then the mark is in Redis at every final dot', async () => {
+    let sys: TestSystem | undefined;
+    let prefix = '';
+    const server = await startRecordingServer({ redis: client, markKey: (id) => ownKey(prefix, 'handing-off', id) });
+    try {
+      sys = await systemFor(server.url);
+      prefix = sys.config.queuePrefix;
+      const ws = await sys.createWorkspace('Pool');
+      const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => send(sys!, ws.keys.send, `Pooled ${i}`)));
+      await waitFor(async () => server.transactions.filter((t) => t.markAtDot !== undefined).length >= 100, 20_000, '100 final dots');
+      expect(server.transactions.map((t) => t.mailroomId).sort()).toEqual([...ids].sort());
+      expect(server.transactions.filter((t) => !t.markAtDot)).toEqual([]);
+    } finally {
+      await sys?.close();
+      await server.close();
+    }
+  });
+
+  it('when the connection is cut in the middle of the body, before the mark, then the email is retried normally and sent once', async () => {
+    let sys: TestSystem | undefined;
+    let prefix = '';
+    const server = await startRecordingServer({
+      redis: client,
+      markKey: (id) => ownKey(prefix, 'handing-off', id),
+      // The mark waits for Redis while the body arrives, and the first transaction is cut then.
+      pauseWritesMs: 300,
+      onBody: ({ n }) => (n === 0 ? 'cut' : 'accept'),
+    });
+    try {
+      sys = await systemFor(server.url);
+      prefix = sys.config.queuePrefix;
+      const ws = await sys.createWorkspace('Cut');
+      const id = await send(sys, ws.keys.send, 'Cut mid-body');
+      const e = await entryOf(sys, id, (x) => x.status !== 'queued');
+      expect(e).toMatchObject({ status: 'sent', attempts: 2, errorCode: null });
+      expect(server.transactions).toHaveLength(2);
+      expect(server.transactions[0]!.dotAt).toBeUndefined();
+      expect(server.accepted(id)).toBe(1);
+    } finally {
+      await sys?.close();
+      await server.close();
+    }
+  });
+
+  it('when the server answers the final dot with 451, then the answer is known and the email is retried', async () => {
+    let sys: TestSystem | undefined;
+    let prefix = '';
+    const server = await startRecordingServer({
+      redis: client,
+      markKey: (id) => ownKey(prefix, 'handing-off', id),
+      onDot: ({ n }) => (n === 0 ? Object.assign(new Error('4.3.0 Try again later'), { responseCode: 451 }) : 'accept'),
+    });
+    try {
+      sys = await systemFor(server.url);
+      prefix = sys.config.queuePrefix;
+      const ws = await sys.createWorkspace('451');
+      const id = await send(sys, ws.keys.send, 'Answered 451');
+      const e = await entryOf(sys, id, (x) => x.status !== 'queued');
+      expect(e).toMatchObject({ status: 'sent', attempts: 2, errorCode: null });
+      expect(server.transactions).toHaveLength(2);
+    } finally {
+      await sys?.close();
+      await server.close();
+    }
+  });
+
+  it('when the connection is lost after the final dot and before the answer, then the email is EHANDOFF_UNKNOWN and never sent again', async () => {
+    let sys: TestSystem | undefined;
+    let prefix = '';
+    const server = await startRecordingServer({
+      redis: client,
+      markKey: (id) => ownKey(prefix, 'handing-off', id),
+      onDot: () => 'cut',
+    });
+    try {
+      sys = await systemFor(server.url);
+      prefix = sys.config.queuePrefix;
+      const ws = await sys.createWorkspace('Lost');
+      const id = await send(sys, ws.keys.send, 'Lost after the dot');
+      const e = await entryOf(sys, id, (x) => x.status !== 'queued');
+      expect(e).toMatchObject({ status: 'send_failed', errorCode: 'EHANDOFF_UNKNOWN', attempts: 1 });
+      expect(e.errorHint).toMatch(/cannot tell whether/);
+      expect(e.error).toMatch(/after the whole email was sent/);
+      // Not retried: one transaction, and the mark stays for any later attempt to see.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(server.transactions).toHaveLength(1);
+      expect(await client.get(ownKey(prefix, 'handing-off', id))).toEqual(expect.any(String));
+    } finally {
+      await sys?.close();
+      await server.close();
+    }
+  });
+});
