@@ -22,7 +22,12 @@ interface Transaction {
   markAtDot?: string | null;
 }
 
-type DataStep = (ctx: { stream: SMTPServerDataStream; socket: net.Socket | undefined; tx: Transaction; n: number }) => 'accept' | 'cut' | Error;
+type DataStep = (ctx: {
+  stream: SMTPServerDataStream;
+  socket: net.Socket | undefined;
+  tx: Transaction;
+  n: number;
+}) => 'accept' | 'cut' | Error;
 
 /**
  * An SMTP server that records, for every transaction, when the body and the final dot arrived
@@ -117,7 +122,10 @@ describe('the hand-off mark sits right before the final dot of DATA', () => {
     return startTestSystem({ env: { MANAGED_SMTP_URL: smtpUrl, REDIS_URL: redis.url, SEND_ATTEMPTS: '3' } });
   }
   const send = async (sys: TestSystem, key: string, subject: string) => {
-    const r = await sys.request('POST', '/v1/emails', { key, body: { to: 'someone@example.com', type: 'invoice', subject, text: 'Hello' } });
+    const r = await sys.request('POST', '/v1/emails', {
+      key,
+      body: { to: 'someone@example.com', type: 'invoice', subject, text: 'Hello' },
+    });
     expect(r.status).toBe(202);
     return r.body.id as string;
   };
@@ -143,7 +151,9 @@ describe('the hand-off mark sits right before the final dot of DATA', () => {
       const id = await send(sys, ws.keys.send, 'Held back');
       await entryOf(sys, id, (e) => e.status === 'sent');
       const [tx] = server.transactions;
-      process.stdout.write(`[hand-off] body at +0 ms (mark ${tx?.markAtBody ?? 'absent'}), final dot at +${tx!.dotAt! - tx!.bodyAt!} ms (mark ${tx?.markAtDot ? 'present' : 'absent'})\n`);
+      process.stdout.write(
+        `[hand-off] body at +0 ms (mark ${tx?.markAtBody ?? 'absent'}), final dot at +${tx!.dotAt! - tx!.bodyAt!} ms (mark ${tx?.markAtDot ? 'present' : 'absent'})\n`,
+      );
       expect(server.transactions).toHaveLength(1);
       expect(tx!.mailroomId).toBe(id);
       // The body arrived with no mark; the final dot only once the mark could be written.

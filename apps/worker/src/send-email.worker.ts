@@ -141,7 +141,9 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     // An earlier attempt wrote its final dot and died before recording the server's answer: the
     // email may or may not have left. Say so instead of risking a second copy.
     if (earlier.unknown) {
-      await recordUnknown('The worker stopped after handing this email to the mail server and before its answer; whether it was accepted is unknown.');
+      await recordUnknown(
+        'The worker stopped after handing this email to the mail server and before its answer; whether it was accepted is unknown.',
+      );
       throw new UnrecoverableError('EHANDOFF_UNKNOWN: an earlier hand-off did not finish');
     }
 
@@ -208,7 +210,9 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     } catch (err) {
       const n = normalizeSendError(err, sendMethod);
       if (handOff.state === 'taken') {
-        await recordUnknown('Another attempt was handing this email to the mail server at the same time; whether it was accepted is unknown.');
+        await recordUnknown(
+          'Another attempt was handing this email to the mail server at the same time; whether it was accepted is unknown.',
+        );
         throw new UnrecoverableError('EHANDOFF_UNKNOWN: another attempt holds the hand-off');
       }
       if (handOff.state === 'marked' && !isServerReply(err)) {
