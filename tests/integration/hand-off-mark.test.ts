@@ -8,8 +8,11 @@ import net from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { createRedis, ownKey, type RedisClient } from '@mailroom/shared';
 import { startRedis, type RunningRedis } from '../../infra/dev/redis';
+import { signMailroomWebhook } from '../../apps/api/src/webhooks/mailroom';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
 import { findEntry } from '../support/log-entry';
+
+const WEBHOOK_SECRET = 'whsec-test-0123456789abcdef';
 
 interface Transaction {
   session: string;
@@ -119,7 +122,9 @@ describe('the hand-off mark sits right before the final dot of DATA', () => {
 
   /** A system whose worker sends through `server`, with a fresh namespace; closed by the caller. */
   async function systemFor(smtpUrl: string): Promise<TestSystem> {
-    return startTestSystem({ env: { MANAGED_SMTP_URL: smtpUrl, REDIS_URL: redis.url, SEND_ATTEMPTS: '3' } });
+    return startTestSystem({
+      env: { MANAGED_SMTP_URL: smtpUrl, REDIS_URL: redis.url, SEND_ATTEMPTS: '3', WEBHOOK_SECRET, EVENTS_BATCH_WAIT_MS: '5' },
+    });
   }
   const send = async (sys: TestSystem, key: string, subject: string) => {
     const r = await sys.request('POST', '/v1/emails', {
@@ -253,6 +258,67 @@ describe('the hand-off mark sits right before the final dot of DATA', () => {
       await new Promise((r) => setTimeout(r, 300));
       expect(server.transactions).toHaveLength(1);
       expect(await client.get(ownKey(prefix, 'handing-off', id))).toEqual(expect.any(String));
+    } finally {
+      await sys?.close();
+      await server.close();
+    }
+  });
+
+  it('when an EHANDOFF_UNKNOWN entry later gets provider events, then they apply, the error is cleared and the timeline says the event resolved it', async () => {
+    let sys: TestSystem | undefined;
+    let prefix = '';
+    const server = await startRecordingServer({ redis: client, markKey: (id) => ownKey(prefix, 'handing-off', id), onDot: () => 'cut' });
+    try {
+      sys = await systemFor(server.url);
+      prefix = sys.config.queuePrefix;
+      const ws = await sys.createWorkspace('Resolved');
+      const [delivered, bounced] = [
+        await send(sys, ws.keys.send, 'Resolved by delivery'),
+        await send(sys, ws.keys.send, 'Resolved by bounce'),
+      ];
+      for (const id of [delivered, bounced]) await entryOf(sys, id, (x) => x.errorCode === 'EHANDOFF_UNKNOWN');
+      const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+      const events = [
+        { id: 'ev-open', type: 'opened', timestamp: at(5_000), emailId: delivered },
+        { id: 'ev-delivered', type: 'delivered', timestamp: at(1_000), emailId: delivered },
+        { id: 'ev-bounce', type: 'bounced', bounceType: 'hard', detail: '550 5.1.1 no such user', timestamp: at(1_000), emailId: bounced },
+      ];
+      const raw = JSON.stringify(events);
+      const r = await sys.request('POST', '/v1/webhooks/mailroom', {
+        body: raw,
+        headers: { 'mailroom-signature': signMailroomWebhook(WEBHOOK_SECRET, raw) },
+      });
+      expect(r.status).toBe(200);
+
+      const d = await entryOf(sys, delivered, (x) => x.status !== 'send_failed' && x.opens === 1);
+      expect(d).toMatchObject({ status: 'opened', error: null, errorCode: null, errorHint: null, opens: 1 });
+      expect(d.deliveredAt).toBeInstanceOf(Date);
+      // The first event applied settled it (the two may arrive in one batch or in two).
+      expect(d.timeline.map((t: any) => t.type)).toEqual(['delivered', 'opened']);
+      expect(d.timeline.filter((t: any) => t.resolvedHandOff)).toHaveLength(1);
+      const resolver = d.timeline.find((t: any) => t.resolvedHandOff).type;
+      const b = await entryOf(sys, bounced, (x) => x.status !== 'send_failed');
+      expect(b).toMatchObject({ status: 'bounced', errorCode: 'BOUNCED', error: '550 5.1.1 no such user', bounceType: 'hard' });
+      expect(b.timeline[0]).toMatchObject({ type: 'bounced', resolvedHandOff: true, changedStatus: true });
+
+      // The API's timeline names the unknown hand-off and the event that resolved it.
+      const view = await sys.request('GET', `/v1/email-logs/${delivered}`, { key: ws.keys.admin });
+      expect(view.status).toBe(200);
+      const types = view.body.timeline.map((t: { type: string }) => t.type);
+      expect(types).toEqual(['queued', 'handoff_unknown', 'delivered', 'opened']);
+      expect(view.body.timeline[1].detail).toMatch(new RegExp(`resolved by the provider's ${resolver} event`));
+      expect(view.body.timeline.find((t: any) => t.type === resolver)).toMatchObject({ resolvedHandOff: true });
+
+      // A redelivery of the same events changes nothing.
+      const again = JSON.stringify(events);
+      await sys.request('POST', '/v1/webhooks/mailroom', {
+        body: again,
+        headers: { 'mailroom-signature': signMailroomWebhook(WEBHOOK_SECRET, again, Math.floor(Date.now() / 1000) - 1) },
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const still = await entryOf(sys, delivered, () => true);
+      expect(still).toMatchObject({ status: 'opened', opens: 1, errorCode: null });
+      expect(still.timeline).toHaveLength(2);
     } finally {
       await sys?.close();
       await server.close();
