@@ -29,7 +29,7 @@ export type ApplyResult =
   /** No entry yet (or it is still between send attempts): retry later. */
   | { kind: 'missing' };
 
-/** A hard bounce or complaint that was applied: the caller adds the suppression. */
+/** A hard bounce or complaint that was applied (or met again): the caller adds the suppression, an idempotent upsert. */
 export interface SuppressionRequest {
   workspaceId: string;
   address: string;
@@ -174,7 +174,12 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
             const applied = !before.eventIds.includes(deliveryEventJobId(p.e));
             results[p.i] = { kind: applied ? 'applied' : 'duplicate', emailId: id };
           }
-          if (after === before) continue;
+          // Nothing new for the entry. A hard bounce or complaint seen again still asks for its
+          // suppression (an upsert): the worker that applied it may have died before adding it.
+          if (after === before) {
+            suppress.push(...suppressionsFor(doc, items));
+            continue;
+          }
           ops.push({
             id,
             // The version guard makes this read-modify-write safe against other event workers: the
@@ -189,8 +194,7 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
         }
         if (ops.length === 0) break;
         const won = await mapLimit(ops, async (op) => (await entries.updateOne(op.filter, op.update)).matchedCount === 1);
-        const appliedOnly = (items: typeof pending) => items.filter((p) => results[p.i]!.kind === 'applied');
-        for (const [k, w] of written.entries()) if (won[k]) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
+        for (const [k, w] of written.entries()) if (won[k]) suppress.push(...suppressionsFor(w.doc, w.items));
         const lost = written.filter((_, k) => !won[k]);
         if (lost.length === 0) break;
         // Someone else moved these entries on: re-read and redo exactly the events not yet in them.
@@ -204,7 +208,7 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
         for (const w of lost) {
           const seen = new Set(fresh.get(w.doc._id)?.eventIds ?? []);
           const missing = w.items.filter((p) => !seen.has(deliveryEventJobId(p.e)));
-          if (missing.length === 0) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
+          if (missing.length === 0) suppress.push(...suppressionsFor(w.doc, w.items));
           else pending.push(...missing);
         }
         for (const p of pending) results[p.i] = { kind: 'missing' };
