@@ -46,12 +46,15 @@ const VIA = arg('via', 'both');
 const ROUNDS = Number(arg('rounds', '1'));
 if (!['api', 'library', 'both'].includes(VIA)) throw new Error(`--via must be api, library or both, not ${VIA}`);
 const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
-/** `--cpu-prof=DIR`: the worker and the API write V8 CPU profiles there when they exit (open them in Chrome's DevTools). */
+/** `--cpu-prof=DIR`: the worker, the API and the floors write V8 CPU profiles there when they exit (open them in Chrome's DevTools). */
 const CPU_PROF = arg('cpu-prof', '');
 
+/** Node flags that make a process write its CPU profile into --cpu-prof's folder (the API, the worker and the floors). */
+const profile = (name: string) =>
+  CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`] : [];
+
 function child(name: string, entry: string, env: Record<string, string | undefined>, readyLine: RegExp): Promise<ChildProcess> {
-  const prof = CPU_PROF && (name === 'worker' || name === 'api') ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
-  return startNode(name, entry, env, readyLine, prof);
+  return startNode(name, entry, env, readyLine, name === 'worker' || name === 'api' ? profile(name) : []);
 }
 
 /** The same invoice for both legs. */
@@ -235,10 +238,10 @@ async function main() {
       let fa: Awaited<ReturnType<typeof enqueueFloor>> | null = null;
       let fb: Awaited<ReturnType<typeof workerFloor>> | null = null;
       const floors = async () => {
-        fa = VIA !== 'library' ? await enqueueFloor(redisUrl, EMAILS, CONCURRENCY, invoice) : null;
+        fa = VIA !== 'library' ? await enqueueFloor(redisUrl, EMAILS, CONCURRENCY, invoice, profile('enqueue-floor')) : null;
         if (fa)
           say(`floor (a) HTTP enqueue (Express 5 + express.json() + zod + one BullMQ add): ${fa.rate.toFixed(0)} requests/s; ${fa.line}`);
-        fb = await workerFloor(redisUrl, sinkPort, EMAILS, CHUNK, invoice);
+        fb = await workerFloor(redisUrl, sinkPort, EMAILS, CHUNK, invoice, profile('worker-floor'));
         say(`floor (b) worker (BullMQ job + one pooled nodemailer send → sink): ${fb.rate.toFixed(0)} emails/s; ${fb.line}`);
       };
       let viaApi: Leg | null = null;

@@ -18,7 +18,13 @@ export interface FloorResult {
 }
 
 /** (a): `n` requests with `body(i)` from `concurrency` clients into the bare Express app. */
-export async function enqueueFloor(redisUrl: string, n: number, concurrency: number, body: (i: number) => unknown): Promise<FloorResult> {
+export async function enqueueFloor(
+  redisUrl: string,
+  n: number,
+  concurrency: number,
+  body: (i: number) => unknown,
+  nodeArgs: string[] = [],
+): Promise<FloorResult> {
   const port = await getFreePort();
   const prefix = `{floor-enqueue-${Date.now().toString(36)}}`;
   const app = await startNode(
@@ -26,6 +32,7 @@ export async function enqueueFloor(redisUrl: string, n: number, concurrency: num
     'bench/floors/enqueue-floor.main.ts',
     { PORT: String(port), REDIS_URL: redisUrl, QUEUE_PREFIX: prefix },
     /floor listening/,
+    nodeArgs,
   );
   try {
     const meter = cpuMeter({ 'enqueue floor': app.pid }, { postgres: false });
@@ -50,6 +57,7 @@ export async function workerFloor(
   n: number,
   chunk: number,
   email: (i: number) => SendEmailInput,
+  nodeArgs: string[] = [],
 ): Promise<FloorResult> {
   const prefix = `{floor-worker-${Date.now().toString(36)}}`;
   const worker = await startNode(
@@ -57,6 +65,7 @@ export async function workerFloor(
     'bench/floors/worker-floor.main.ts',
     { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, SMTP_PORT: String(sinkPort) },
     /floor ready/,
+    nodeArgs,
   );
   const connection = createRedis(redisUrl, 'client');
   const queue = createSendEmailQueue(connection, prefix, 5, 30_000);

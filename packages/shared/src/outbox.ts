@@ -1,6 +1,6 @@
 import type { RedisClient as Redis } from './redis';
 import type { EmailLogRepository, SendOutcome } from './email-log/repository';
-import { ownKey } from './redis';
+import { defineScript, ownKey } from './redis';
 
 /** How long we remember that an email was handed off, so no retry sends it a second time. */
 const HANDED_OFF_TTL_SECONDS = 7 * 24 * 3600;
@@ -62,6 +62,8 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
   const hashKey = ownKey(prefix, 'outbox');
   const markKey = (id: string) => ownKey(prefix, 'handed-off', id);
   const sendingKey = (id: string) => ownKey(prefix, 'handing-off', id);
+  const settleScript = defineScript(redis, 'mailroomOutboxSettle', SETTLE_SCRIPT, 1);
+  const releaseScript = defineScript(redis, 'mailroomHandOffRelease', RELEASE_SCRIPT, 1);
 
   const outbox: Outbox = {
     async stage(outcome) {
@@ -75,7 +77,7 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
       return json;
     },
     async settle(id, token) {
-      await redis.eval(SETTLE_SCRIPT, 1, hashKey, id, token);
+      await settleScript(hashKey, id, token);
     },
     async earlierAttempts(id) {
       const [sent, marked] = await redis.mget(markKey(id), sendingKey(id));
@@ -89,7 +91,7 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
     },
     async releaseHandOff(id, token) {
       // Only this attempt's own mark: another attempt's mark stands for an email that may have left.
-      await redis.eval(RELEASE_SCRIPT, 1, sendingKey(id), token);
+      await releaseScript(sendingKey(id), token);
     },
 
     async write(logs, outcome) {
