@@ -49,9 +49,8 @@ const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
 /** `--cpu-prof=DIR`: the worker, the API and the floors write V8 CPU profiles there when they exit (open them in Chrome's DevTools). */
 const CPU_PROF = arg('cpu-prof', '');
 
-/** Node flags that make a process write its CPU profile into --cpu-prof's folder (the API, the worker and the floors). */
-const profile = (name: string) =>
-  CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`] : [];
+/** Node flags that make a process write its CPU profiles (one a thread) into a folder of its own under --cpu-prof's. */
+const profile = (name: string) => (CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}/${name}-${Date.now()}`] : []);
 
 function child(name: string, entry: string, env: Record<string, string | undefined>, readyLine: RegExp): Promise<ChildProcess> {
   return startNode(name, entry, env, readyLine, name === 'worker' || name === 'api' ? profile(name) : []);
