@@ -91,10 +91,7 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
 
-    // A previous attempt got as far as the SMTP server's acceptance: never send twice.
-    // Its outcome is already in the log, or still staged in the outbox for the flusher.
     const earlier = await outbox.earlierAttempts(data.emailId);
-    if (earlier.sent) return { status: 'already-sent', providerMessageId: earlier.sent.providerMessageId };
 
     let transport: ResolvedTransport;
     try {
@@ -123,6 +120,25 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       createdAt: data.createdAt,
       content: c,
     } as const;
+    // A previous attempt got as far as the SMTP server's acceptance: never send twice. Its entry
+    // is written again (idempotent): its worker may have died before writing it.
+    if (earlier.sent) {
+      const { providerMessageId, sentAt } = earlier.sent;
+      await untilRedisAnswers(() =>
+        record({
+          ...base,
+          status: 'sent',
+          providerMessageId,
+          error: null,
+          errorCode: null,
+          errorHint: null,
+          nextRetryAt: null,
+          sentAt: sentAt ?? new Date().toISOString(),
+        }),
+      );
+      return { status: 'already-sent', providerMessageId };
+    }
+
     /** The final dot went out (or may have) and no answer was recorded: never sent again blindly. */
     const recordUnknown = (error: string) =>
       untilRedisAnswers(() =>

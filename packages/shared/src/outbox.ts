@@ -22,13 +22,15 @@ end
 return 0`;
 
 /**
- * Send outcomes on their way to the logs database. Every outcome is staged in Redis before
- * the database write and settled after it, so a logs-database outage loses nothing: the
- * flusher writes what is left once the database is back. An email the SMTP server accepted
- * is also marked "handed off", and the worker checks that mark before sending.
+ * Send outcomes on their way to the logs database. An email the SMTP server accepted is first
+ * marked "handed off" in Redis (a small key with the provider's id and the time), and the worker
+ * checks that mark before sending: no retry sends it again, and a retry after a crash writes its
+ * entry from the mark and the job. Then the outcome is written to the database; when that write
+ * fails, it is staged in Redis (the outbox hash), so a logs-database outage loses nothing: the
+ * flusher writes what is staged once the database is back, and the job completes meanwhile.
  */
 export interface Outbox {
-  /** Stages an outcome; returns the token to settle it with. */
+  /** Stages an outcome for the flusher; returns the token to settle it with. */
   stage(outcome: SendOutcome): Promise<string>;
   settle(id: string, token: string): Promise<void>;
   /**
@@ -37,7 +39,7 @@ export interface Outbox {
    * final dot and never recorded an answer (its worker died, or the connection was lost before
    * the reply): whether that email left is unknown, so it must not be sent again blindly.
    */
-  earlierAttempts(id: string): Promise<{ sent: { providerMessageId: string | null } | null; unknown: boolean }>;
+  earlierAttempts(id: string): Promise<{ sent: { providerMessageId: string | null; sentAt: string | null } | null; unknown: boolean }>;
   /**
    * Marks the hand-off, immediately before the final dot of DATA: from here on the server may
    * deliver the email. False when another attempt holds the mark. The mark holds `token`, so a
@@ -47,7 +49,7 @@ export interface Outbox {
   markHandOff(id: string, token: string): Promise<boolean>;
   /** The server answered the attempt with an error (or it never wrote the dot): a retry may send again. */
   releaseHandOff(id: string, token: string): Promise<void>;
-  /** Writes an outcome through the outbox; false when the database write failed (it stays staged). */
+  /** Writes an outcome (marking an accepted email first); false when the database write failed (it is staged). */
   write(logs: EmailLogRepository, outcome: SendOutcome): Promise<boolean>;
   /**
    * Writes staged outcomes, a chunk at a time, and stops at the first failed write; returns how
@@ -56,6 +58,15 @@ export interface Outbox {
    */
   flush(logs: EmailLogRepository, opts?: { minAgeMs?: number }): Promise<{ written: number; left: number }>;
   size(): Promise<number>;
+}
+
+/** The handed-off mark's value: `{p, t}` (provider id, sentAt); a plain provider id from before the time was kept. */
+function parseMark(value: string): { providerMessageId: string | null; sentAt: string | null } {
+  if (value.startsWith('{')) {
+    const m = JSON.parse(value) as { p?: string | null; t?: string };
+    return { providerMessageId: m.p ?? null, sentAt: m.t ?? null };
+  }
+  return { providerMessageId: value || null, sentAt: null };
 }
 
 export function createOutbox(redis: Redis, prefix: string): Outbox {
@@ -68,12 +79,7 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
   const outbox: Outbox = {
     async stage(outcome) {
       const json = JSON.stringify(outcome);
-      const tx = redis.multi().hset(hashKey, outcome.id, json);
-      // The mark stays small (the outcome itself waits in the outbox hash until written).
-      if (outcome.status === 'sent') tx.set(markKey(outcome.id), outcome.providerMessageId ?? '', 'EX', HANDED_OFF_TTL_SECONDS);
-      const results = await tx.exec();
-      const failed = results?.find(([err]) => err);
-      if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction aborted');
+      await redis.hset(hashKey, outcome.id, json);
       return json;
     },
     async settle(id, token) {
@@ -81,7 +87,7 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
     },
     async earlierAttempts(id) {
       const [sent, marked] = await redis.mget(markKey(id), sendingKey(id));
-      return { sent: sent == null ? null : { providerMessageId: sent || null }, unknown: marked != null };
+      return { sent: sent == null ? null : parseMark(sent), unknown: marked != null };
     },
     async markHandOff(id, token) {
       if ((await redis.set(sendingKey(id), token, 'EX', HANDED_OFF_TTL_SECONDS, 'NX')) === 'OK') return true;
@@ -95,14 +101,18 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
     },
 
     async write(logs, outcome) {
-      const token = await outbox.stage(outcome);
+      if (outcome.status === 'sent') {
+        const mark = JSON.stringify({ p: outcome.providerMessageId, t: outcome.sentAt });
+        await redis.set(markKey(outcome.id), mark, 'EX', HANDED_OFF_TTL_SECONDS);
+      }
       try {
         await logs.recordOutcome(outcome);
+        return true;
       } catch {
+        // The database is away: staged for the flusher (a failure here throws, and the caller retries).
+        await outbox.stage(outcome);
         return false;
       }
-      await outbox.settle(outcome.id, token);
-      return true;
     },
     async flush(logs, opts = {}) {
       const minAgeMs = opts.minAgeMs ?? 0;

@@ -1,6 +1,7 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import {
+  createVersionReader,
   workspaceVersionKey,
   type Config,
   type CustomTransportSettings,
@@ -106,6 +107,7 @@ export function createTransportRegistry(deps: {
   }
   const cache = new Map<string, Cached>();
   const loading = new Map<string, Promise<Cached>>();
+  const readVersion = createVersionReader(redis);
 
   const retire = (t: ResolvedTransport | null) => {
     if (!t) return;
@@ -123,7 +125,7 @@ export function createTransportRegistry(deps: {
 
   return {
     async resolve(workspaceId) {
-      const version = (await redis.get(workspaceVersionKey(config.queuePrefix, 'settings', workspaceId))) ?? '0';
+      const version = await readVersion(workspaceVersionKey(config.queuePrefix, 'settings', workspaceId));
       let entry = cache.get(workspaceId);
       if (!entry || entry.version !== version) {
         let pending = loading.get(workspaceId);
