@@ -32,9 +32,7 @@ export interface ApiServer {
 
 /** Connects, builds the app and listens (port 0 picks a free port, as tests do). */
 export async function startApiServer(config: Config, log: Logger, overrides: Partial<Pick<ApiDeps, 'snsHttp'>> = {}): Promise<ApiServer> {
-  // Auto-pipelined: the rate-limit counts and queue adds of concurrent requests go out in one
-  // socket write per tick instead of one each.
-  const redis = createRedis(config.redisUrl, 'client', { enableAutoPipelining: true });
+  const redis = createRedis(config.redisUrl, 'client');
   // ioredis reconnects by itself; log instead of letting it print unhandled errors.
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const dbs = await connectDatabases(config, 'mailroom-api');
