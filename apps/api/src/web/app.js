@@ -26,6 +26,7 @@ const EVENTS = {
   queued: 'Queued',
   retrying: 'Attempt failed, retrying',
   sent: 'Handed to the sending provider',
+  handoff_unknown: 'Handed to the sending provider, answer never received',
   delivered: 'Delivered',
   opened: 'Opened',
   clicked: 'Clicked a link',
