@@ -324,4 +324,28 @@ describe('the hand-off mark sits right before the final dot of DATA', () => {
       await server.close();
     }
   });
+
+  it('when a worker died after the server accepted an email and before writing its entry, then the retry writes the entry from the mark and sends nothing', async () => {
+    let sys: TestSystem | undefined;
+    let prefix = '';
+    const server = await startRecordingServer({ redis: client, markKey: (id) => ownKey(prefix, 'handing-off', id) });
+    try {
+      sys = await startTestSystem({ env: { MANAGED_SMTP_URL: server.url, REDIS_URL: redis.url }, worker: false });
+      prefix = sys.config.queuePrefix;
+      const ws = await sys.createWorkspace('Accepted, not written');
+      const id = await send(sys, ws.keys.send, 'Accepted before the crash');
+      // What such a worker leaves: its final-dot mark and the handed-off mark with the server's id and the time.
+      const sentAt = new Date(Date.now() - 60_000).toISOString();
+      await client.set(ownKey(prefix, 'handing-off', id), 'dead-attempt');
+      await client.set(ownKey(prefix, 'handed-off', id), JSON.stringify({ p: 'PROVIDER-42', t: sentAt }));
+      await sys.startWorker();
+      const e = await entryOf(sys, id, (x) => x.status === 'sent');
+      expect(e).toMatchObject({ status: 'sent', providerMessageId: 'PROVIDER-42', errorCode: null });
+      expect(e.sentAt.toISOString()).toBe(sentAt);
+      expect(server.transactions).toHaveLength(0);
+    } finally {
+      await sys?.close();
+      await server.close();
+    }
+  });
 });
