@@ -200,8 +200,9 @@ describe('the hand-off mark sits right before the final dot of DATA', () => {
     const server = await startRecordingServer({
       redis: client,
       markKey: (id) => ownKey(prefix, 'handing-off', id),
-      // The mark waits for Redis while the body arrives, and the first transaction is cut then.
-      pauseWritesMs: 300,
+      // The mark waits for Redis while the body arrives (the pause outlasts any delay before the
+      // body, so the mark cannot be set yet), and the first transaction is cut then.
+      pauseWritesMs: 1000,
       onBody: ({ n }) => (n === 0 ? 'cut' : 'accept'),
     });
     try {
