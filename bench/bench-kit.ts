@@ -103,6 +103,36 @@ export function stop(c: ChildProcess): Promise<void> {
   });
 }
 
+/**
+ * `n` `POST /v1/emails` with `body(i)` from `concurrency` clients at once, as application code
+ * sends them; resolves with how many were not answered `202`.
+ */
+export async function postEmails(
+  base: string,
+  key: string,
+  n: number,
+  concurrency: number,
+  body: (i: number) => unknown,
+): Promise<{ rejected: number }> {
+  let next = 0;
+  let rejected = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        const r = await fetch(`${base}/v1/emails`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body(i)),
+        });
+        if (r.status !== 202) rejected++;
+        await r.arrayBuffer();
+      }
+    }),
+  );
+  return { rejected };
+}
+
 /** Resident memory of a process in MB (NaN once it has exited). */
 export function rssMb(pid: number): number {
   let status = '';

@@ -11,6 +11,11 @@
  * the sink, one insertMany of log-sized documents, one findOne and one updateOne by `_id` on the
  * entries' partition with its production indexes.
  *
+ * Then the two process floors (bench/floors/process-floors.ts), in CPU of their own process only:
+ * (a) the HTTP enqueue floor (Express 5 + express.json() + zod + one BullMQ add, a request) and
+ * (b) the worker floor (a BullMQ job doing one pooled nodemailer send into the sink, an email),
+ * the yardsticks of the API's and the worker's CPU in bench/throughput.bench.ts.
+ *
  *   pnpm exec tsx bench/floors.bench.ts [--jobs=10000] [--emails=3000]
  *     [--docs=10000] [--entries=3000] [--per-entry=4]
  */
@@ -23,6 +28,7 @@ import { getFreePort } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
 import { arg, cpuMeter, runBench, say, startNode, stop } from './bench-kit';
 import { logCeiling, smtpCeiling } from './ceilings';
+import { enqueueFloor, workerFloor } from './floors/process-floors';
 
 const JOBS = Number(arg('jobs', '10000'));
 const EMAILS = Number(arg('emails', '3000'));
@@ -159,12 +165,29 @@ async function main() {
     );
     await logsDb.dropDatabase();
 
+    const send = (i: number) => ({
+      to: `delivered+${i}@simulator.mailroom.test`,
+      type: 'invoice' as const,
+      subject: `Invoice ${i}`,
+      html: `<p>Invoice ${i} is ready.</p>`,
+      reference: { kind: 'invoice', id: `inv_${i}` },
+    });
+    const fa = await enqueueFloor(redis.url, EMAILS, 64, send);
+    say(
+      `floor (a) HTTP enqueue (Express 5 + express.json() + zod + one BullMQ add, 64 clients): ${fa.rate.toFixed(0)} requests/s; ${fa.line}`,
+    );
+    const fb = await workerFloor(redis.url, sinkPort, EMAILS, 200, send);
+    say(`floor (b) worker (BullMQ job + one pooled nodemailer send → sink, concurrency 200): ${fb.rate.toFixed(0)} emails/s; ${fb.line}`);
+
     const emailFloor = job.usPerUnit + smtp.usPerUnit + insert.usPerUnit;
     const eventFloor = job.usPerUnit + (read.usPerUnit + write.usPerUnit) / PER_ENTRY;
     const eventFloorNoRead = job.usPerUnit + write.usPerUnit / PER_ENTRY;
     const max = (us: number) => ((CORES * 1e6) / us).toFixed(0);
     say(
       `RESULT email floor = job ${job.usPerUnit.toFixed(0)} + SMTP ${smtp.usPerUnit.toFixed(0)} + insert ${insert.usPerUnit.toFixed(0)} = ${emailFloor.toFixed(0)} µs of CPU → at most ${max(emailFloor)} emails/s on ${CORES} cores`,
+    );
+    say(
+      `RESULT process floors: (a) HTTP enqueue ${fa.usPerUnit.toFixed(0)} µs of the process's CPU a request, (b) worker ${fb.usPerUnit.toFixed(0)} µs an email (client side)`,
     );
     say(
       `RESULT event floor (${PER_ENTRY} an entry) = job ${job.usPerUnit.toFixed(0)} + (read ${read.usPerUnit.toFixed(0)} + write ${write.usPerUnit.toFixed(0)}) / ${PER_ENTRY} = ${eventFloor.toFixed(0)} µs → at most ${max(eventFloor)} events/s; without the read ${eventFloorNoRead.toFixed(0)} µs → ${max(eventFloorNoRead)} events/s`,

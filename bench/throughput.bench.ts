@@ -9,7 +9,12 @@
  * entry, and the worker's peak RSS. `--via=both` runs the API leg, then the library leg, each
  * with its own worker, queue prefix and databases, so their counts do not mix.
  *
- *   pnpm exec tsx bench/throughput.bench.ts [--emails=5000] [--concurrency=64]
+ * Each round also measures the two process floors (bench/floors/process-floors.ts), fed the
+ * same way, and prints the API's CPU a request and the worker's CPU an email as ratios to them:
+ * (a) a bare Express 5 + express.json() + zod + one BullMQ add, (b) a BullMQ job doing one pooled
+ * nodemailer send. `--rounds=N` repeats floors and legs N times, alternating which goes first.
+ *
+ *   pnpm exec tsx bench/throughput.bench.ts [--emails=5000] [--concurrency=64] [--rounds=1]
  *     [--via=api|library|both] [--chunk=200] [--workers=1] [--mongo-uri=…] [--redis-url=…]
  */
 import type { ChildProcess } from 'node:child_process';
@@ -25,8 +30,9 @@ import {
   loadConfig,
   type SendEmailInput,
 } from '@mailroom/shared';
-import { arg, cpuMeter, pct, rssMb, runBench, say, sleep, startNode, stop } from './bench-kit';
+import { arg, cpuMeter, pct, postEmails, rssMb, runBench, say, sleep, startNode, stop } from './bench-kit';
 import { logCeiling, smtpCeiling } from './ceilings';
+import { enqueueFloor, workerFloor } from './floors/process-floors';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
@@ -37,14 +43,17 @@ const CHUNK = Number(arg('chunk', '200'));
 /** Worker processes sharing the queue (a deployment's worker replicas); each has its own RSS. */
 const WORKERS = Number(arg('workers', '1'));
 const VIA = arg('via', 'both');
+const ROUNDS = Number(arg('rounds', '1'));
 if (!['api', 'library', 'both'].includes(VIA)) throw new Error(`--via must be api, library or both, not ${VIA}`);
 const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
-/** `--cpu-prof=DIR`: the worker and the API write V8 CPU profiles there when they exit (open them in Chrome's DevTools). */
+/** `--cpu-prof=DIR`: the worker, the API and the floors write V8 CPU profiles there when they exit (open them in Chrome's DevTools). */
 const CPU_PROF = arg('cpu-prof', '');
 
+/** Node flags that make a process write its CPU profiles (one a thread) into a folder of its own under --cpu-prof's. */
+const profile = (name: string) => (CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}/${name}-${Date.now()}`] : []);
+
 function child(name: string, entry: string, env: Record<string, string | undefined>, readyLine: RegExp): Promise<ChildProcess> {
-  const prof = CPU_PROF && (name === 'worker' || name === 'api') ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
-  return startNode(name, entry, env, readyLine, prof);
+  return startNode(name, entry, env, readyLine, name === 'worker' || name === 'api' ? profile(name) : []);
 }
 
 /** The same invoice for both legs. */
@@ -68,8 +77,11 @@ type Setup = {
   logs: number;
 };
 
-/** One end-to-end leg in a namespace of its own; returns its emails/s. */
-async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
+/** What one leg measured: emails/s, and the CPU of the API (a request) and of the worker (an email). */
+type Leg = { e2e: number; apiUs: number | null; workerUs: number };
+
+/** One end-to-end leg in a namespace of its own. */
+async function endToEnd(via: 'api' | 'library', s: Setup): Promise<Leg> {
   const mainDb = `bench_${via}`;
   const env = {
     NODE_ENV: 'production',
@@ -122,6 +134,9 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
       { postgres: s.postgres },
     );
     // The largest of the workers' RSS (each is its own process with its own limit).
+    // The API's CPU a request over the requests alone; the worker's an email over the whole leg.
+    const apiCpu = api ? cpuMeter({ api: api.pid }, { postgres: false }) : null;
+    const workerCpu = cpuMeter(Object.fromEntries(workers.map((w, i) => [`worker ${i + 1}`, w.pid])), { postgres: false });
     const workerRss = () => Math.max(...workers.map((w) => rssMb(w.pid!)).filter((x) => !Number.isNaN(x)));
     let peakRss = workerRss();
     const sampler = setInterval(() => {
@@ -129,22 +144,10 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
     }, 100);
     const started = Date.now();
     let rejected = 0;
+    let apiUs: number | null = null;
     if (api) {
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: CONCURRENCY }, async () => {
-          while (next < EMAILS) {
-            const i = next++;
-            const r = await fetch(`${base}/v1/emails`, {
-              method: 'POST',
-              headers: { authorization: `Bearer ${ws.keys.send}`, 'content-type': 'application/json' },
-              body: JSON.stringify(invoice(i)),
-            });
-            if (r.status !== 202) rejected++;
-            await r.arrayBuffer();
-          }
-        }),
-      );
+      ({ rejected } = await postEmails(base, ws.keys.send, EMAILS, CONCURRENCY, invoice));
+      apiUs = apiCpu!.measure(EMAILS, 'request').usPerUnit;
     } else {
       // Built as the API builds its send queue, from the same configuration as the worker's.
       const connection = createRedis(config.redisUrl, 'client');
@@ -184,6 +187,8 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
       .toArray();
     const done = docs.filter((d) => d.status === 'sent').length;
     say(`CPU used during the end-to-end run: ${cpu.report(EMAILS, 'email')} (wall ${((Date.now() - started) / 1000).toFixed(1)}s)`);
+    const workerUs = workerCpu.measure(EMAILS, 'email').usPerUnit;
+    say(`${apiUs === null ? '' : `API ${apiUs.toFixed(0)} µs of CPU a request, `}worker ${workerUs.toFixed(0)} µs of CPU an email`);
     const lastWrite = Math.max(...docs.map((d) => d.updatedAt.getTime()));
     const e2e = done / ((lastWrite - started) / 1000);
     const lat = docs.map((d) => d.updatedAt.getTime() - d.createdAt.getTime());
@@ -194,7 +199,7 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<number> {
     say(
       `RESULT${api ? '' : ' via=library'} e2e=${e2e.toFixed(0)}/s smtp_ceiling=${s.smtp.toFixed(0)}/s log_ceiling=${s.logs.toFixed(0)}/s ratio=${((e2e / ceiling) * 100).toFixed(0)}% of min(ceilings) p50=${pct(lat, 50).toFixed(0)}ms p95=${pct(lat, 95).toFixed(0)}ms worker_rss=${peakRss.toFixed(0)}MB`,
     );
-    return e2e;
+    return { e2e, apiUs, workerUs };
   } finally {
     for (const c of children) await stop(c);
     await client.close();
@@ -224,14 +229,64 @@ async function main() {
       ...(redis?.pid ? { redis: redis.pid } : {}),
     };
     const setup: Setup = { redisUrl, mongoUri, sinkPort, servers, postgres: mongo !== null, smtp, logs };
-    const viaApi = VIA !== 'library' ? await endToEnd('api', setup) : null;
-    const viaLibrary = VIA !== 'api' ? await endToEnd('library', setup) : null;
-    if (viaApi !== null && viaLibrary !== null) {
-      const ceiling = Math.min(smtp, logs);
+    const ratios: Array<{ api: number | null; workerApi: number | null; workerLibrary: number | null }> = [];
+    const fmt = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}×` : 'n/a');
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Alternate which side goes first, so a machine that gets busier or quieter favours neither.
+      const floorsFirst = round % 2 === 1;
+      let fa: Awaited<ReturnType<typeof enqueueFloor>> | null = null;
+      let fb: Awaited<ReturnType<typeof workerFloor>> | null = null;
+      const floors = async () => {
+        fa = VIA !== 'library' ? await enqueueFloor(redisUrl, EMAILS, CONCURRENCY, invoice, profile('enqueue-floor')) : null;
+        if (fa)
+          say(`floor (a) HTTP enqueue (Express 5 + express.json() + zod + one BullMQ add): ${fa.rate.toFixed(0)} requests/s; ${fa.line}`);
+        fb = await workerFloor(redisUrl, sinkPort, EMAILS, CHUNK, invoice, profile('worker-floor'));
+        say(`floor (b) worker (BullMQ job + one pooled nodemailer send → sink): ${fb.rate.toFixed(0)} emails/s; ${fb.line}`);
+      };
+      let viaApi: Leg | null = null;
+      let viaLibrary: Leg | null = null;
+      const legs = async () => {
+        viaApi = VIA !== 'library' ? await endToEnd('api', setup) : null;
+        viaLibrary = VIA !== 'api' ? await endToEnd('library', setup) : null;
+      };
+      say(`round ${round} of ${ROUNDS}: ${floorsFirst ? 'floors, then the legs' : 'the legs, then floors'}`);
+      if (floorsFirst) {
+        await floors();
+        await legs();
+      } else {
+        await legs();
+        await floors();
+      }
+      const a = fa as Awaited<ReturnType<typeof enqueueFloor>> | null;
+      const b = fb as unknown as Awaited<ReturnType<typeof workerFloor>>;
+      const api = viaApi as Leg | null;
+      const lib = viaLibrary as Leg | null;
+      const r = {
+        api: api && a && api.apiUs !== null ? api.apiUs / a.usPerUnit : null,
+        workerApi: api ? api.workerUs / b.usPerUnit : null,
+        workerLibrary: lib ? lib.workerUs / b.usPerUnit : null,
+      };
+      ratios.push(r);
       say(
-        `RESULT via=both api=${viaApi.toFixed(0)}/s (${((viaApi / ceiling) * 100).toFixed(0)}% of min(ceilings)) library=${viaLibrary.toFixed(0)}/s (${((viaLibrary / ceiling) * 100).toFixed(0)}% of min(ceilings)) library/api=${(viaLibrary / viaApi).toFixed(2)}`,
+        `RESULT round ${round} floors: (a) ${a ? `${a.usPerUnit.toFixed(0)} µs a request` : 'n/a'}, (b) ${b.usPerUnit.toFixed(0)} µs an email; ` +
+          (api
+            ? `API ${api.apiUs!.toFixed(0)} µs a request = ${r.api!.toFixed(2)}× floor (a) (target ≤ 1.25×), worker ${api.workerUs.toFixed(0)} µs an email = ${r.workerApi!.toFixed(2)}× floor (b) (API leg); `
+            : '') +
+          (lib
+            ? `worker ${lib.workerUs.toFixed(0)} µs an email = ${r.workerLibrary!.toFixed(2)}× floor (b) (library leg; target ≤ 1.3×)`
+            : ''),
       );
+      if (api && lib) {
+        const ceiling = Math.min(smtp, logs);
+        say(
+          `RESULT via=both api=${api.e2e.toFixed(0)}/s (${((api.e2e / ceiling) * 100).toFixed(0)}% of min(ceilings)) library=${lib.e2e.toFixed(0)}/s (${((lib.e2e / ceiling) * 100).toFixed(0)}% of min(ceilings)) library/api=${(lib.e2e / api.e2e).toFixed(2)}`,
+        );
+      }
     }
+    const pick = (k: keyof (typeof ratios)[number]) => ratios.flatMap((r) => (r[k] === null ? [] : [r[k]!]));
+    say(
+      `RESULT ratios over ${ROUNDS} round(s): API/floor (a) ${fmt(pick('api'))}, worker/floor (b) ${fmt(pick('workerApi'))} (API leg), ${fmt(pick('workerLibrary'))} (library leg)`,
+    );
   } finally {
     if (sink) await stop(sink);
     await mongo?.stop();

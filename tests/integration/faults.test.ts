@@ -102,7 +102,7 @@ describe('faults: the pipeline survives its servers going away', () => {
       await sys?.close();
     });
 
-    it('when the worker dies, then a new one finishes the rest: every email sent once, or send_failed EHANDOFF_UNKNOWN, never twice', async () => {
+    it('when the worker dies, then a new one finishes the rest: every email sent once, at most 10 EHANDOFF_UNKNOWN, never twice', async () => {
       const ws = await sys.createWorkspace('SIGKILL');
       const ids = await sendMany(sys, ws.keys.send, 1000, 'kill');
       expect(ids).toHaveLength(1000);
@@ -115,6 +115,7 @@ describe('faults: the pipeline survives its servers going away', () => {
       const before = sink.messages.length;
       await waitFor(async () => sink.messages.length - before >= 200, 60_000, '200 hand-offs');
       await first.stop('SIGKILL');
+      const atKill = sink.messages.length - before;
       // The killed worker's active jobs are retried once their locks expire (30 s).
       await startWorker();
       const db = sys.mongo.db(sys.config.logsMongo.db);
@@ -126,19 +127,25 @@ describe('faults: the pipeline survives its servers going away', () => {
       const docs = await findEntries<{ _id: string; status: string; errorCode: string | null; errorHint: string | null }>(db);
       const unknown = docs.filter((d) => d.status === 'send_failed');
       const counts = ids.map((id) => sink.countFor(id));
+      const unknownReached = unknown.filter((d) => sink.countFor(d._id) === 1).length;
       process.stdout.write(
-        `[faults] worker SIGKILL: ${docs.length} entries, ${docs.length - unknown.length} sent, ${unknown.length} hand-off unknown, ${counts.filter((c) => c > 1).length} sent twice\n`,
+        `[faults] worker SIGKILL at ${atKill} of 1000 handed off (default concurrency ${sys.config.send.concurrency}): ${docs.length} entries, ` +
+          `${docs.length - unknown.length} sent, ${unknown.length} hand-off unknown (${unknownReached} of them reached the server), ` +
+          `${counts.filter((c) => c > 1).length} sent twice, ${counts.filter((c) => c === 0).length} never reached the server\n`,
       );
+      // Every email accounted for: one entry each, sent (and at the server once) or reported unknown.
       expect(docs).toHaveLength(1000);
-      // Never twice; an email whose hand-off was cut short is reported, not re-sent.
+      expect(docs.map((d) => d._id).sort()).toEqual([...ids].sort());
+      // Never twice; an email whose final dot went out without a recorded answer is reported, not re-sent.
       expect(counts.filter((c) => c > 1)).toEqual([]);
       for (const d of unknown) {
         expect(d.errorCode).toBe('EHANDOFF_UNKNOWN');
         expect(d.errorHint).toMatch(/cannot tell whether/);
       }
       for (const d of docs.filter((x) => x.status === 'sent')) expect(sink.countFor(d._id)).toBe(1);
-      // The unknown ones are at most the jobs that were active when the worker died.
-      expect(unknown.length).toBeLessThanOrEqual(sys.config.send.concurrency);
+      // The mark sits right before the final dot: only the emails between their final dot and a
+      // recorded answer at the kill are unknown (one per pooled connection, and a few answered).
+      expect(unknown.length).toBeLessThanOrEqual(10);
     }, 240_000);
   });
 });

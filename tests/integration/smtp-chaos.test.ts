@@ -1,8 +1,10 @@
 /**
  * The managed SMTP relay misbehaves under load: the sink's chaos mode (infra/dev/smtp-chaos.ts)
- * resets connections (at MAIL FROM, at RCPT TO, and after reading the DATA body but before its
- * 250), answers 421 (at MAIL FROM and RCPT TO) and replies late. Every email must still reach the
- * relay exactly once, through retries spaced by a backoff.
+ * resets connections (at MAIL FROM, at RCPT TO, and after reading the DATA body and its final dot
+ * but before its 250), answers 421 (at MAIL FROM and RCPT TO) and replies late. Every email cut
+ * before its final dot must still reach the relay exactly once, through retries spaced by a
+ * backoff; one cut after its final dot may have been delivered (a real relay may have queued it),
+ * so it is reported EHANDOFF_UNKNOWN and never sent again.
  */
 import { Queue } from 'bullmq';
 import { EMAIL_STATUSES } from '@mailroom/shared';
@@ -68,7 +70,7 @@ describe('an SMTP relay that drops connections, answers 421 and replies slowly',
     await sink?.close();
   });
 
-  it('when 1,000 emails meet drops, 421s and slow replies, then each is accepted once, logged once as sent, after retries with backoff', async () => {
+  it('when 1,000 emails meet drops, 421s and slow replies, then each is accepted once and logged sent after retries with backoff, or EHANDOFF_UNKNOWN when cut after its final dot', async () => {
     const started = Date.now();
     const ws = await sys.createWorkspace('Chaos');
     const sent = await sendMany(sys, ws.keys.send, EMAILS, 'chaos');
@@ -88,18 +90,31 @@ describe('an SMTP relay that drops connections, answers 421 and replies slowly',
         90_000,
         `${EMAILS} finished jobs`,
       );
-      expect(await queue.getJobCounts('failed')).toEqual({ failed: 0 });
+      // The emails cut after their final dot end as unknown, the only failed jobs.
+      expect(await queue.getJobCounts('failed')).toEqual({ failed: sink.chaos!.counts.drop.data });
     } finally {
       await queue.close();
     }
-    await waitFor(async () => (await countEntries(db, { status: 'sent' })) >= EMAILS, 30_000, `${EMAILS} sent entries`);
+    await waitFor(
+      async () => (await countEntries(db, { status: { $in: ['sent', 'send_failed'] } })) >= EMAILS,
+      30_000,
+      `${EMAILS} final entries`,
+    );
     const elapsedMs = Date.now() - started;
 
-    const docs = await findEntries<{ _id: string; status: string; attempts: number }>(db, {}, { projection: { status: 1, attempts: 1 } });
+    const docs = await findEntries<{ _id: string; status: string; attempts: number; errorCode: string | null }>(
+      db,
+      {},
+      { projection: { status: 1, attempts: 1, errorCode: 1 } },
+    );
     const report = sink.chaos!;
     const counts = ids.map((id) => sink.countFor(id));
     const retried = docs.filter((d) => d.attempts > 1);
     const byRecipient = sent.map((s) => ({ ...s, attempts: report.attemptsTo(s.to) }));
+    // Cut after the final dot, before the 250: whether a real relay delivered it is unknown.
+    const cutAfterDot = new Set(
+      byRecipient.filter((s) => s.attempts.some((a) => a.fault === 'drop' && a.stage === 'data')).map((s) => s.id),
+    );
     const allGaps = byRecipient.flatMap((s) => gaps(s.attempts));
     const unattributed = report.attempts.filter((a) => a.to === undefined).length;
     const c = report.counts;
@@ -110,7 +125,8 @@ describe('an SMTP relay that drops connections, answers 421 and replies slowly',
         `entries ${docs.length}, retried ${retried.length}, max attempts ${Math.max(...docs.map((d) => d.attempts))}, ` +
         `emails with >1 transaction ${byRecipient.filter((s) => s.attempts.length > 1).length}, ` +
         `min retry gap ${allGaps.length ? Math.min(...allGaps) : 'n/a'} ms; ` +
-        `twice ${counts.filter((n) => n > 1).length}, never ${counts.filter((n) => n === 0).length}\n`,
+        `twice ${counts.filter((n) => n > 1).length}, never ${counts.filter((n) => n === 0).length}, ` +
+        `unknown (cut after the final dot) ${docs.filter((d) => d.errorCode === 'EHANDOFF_UNKNOWN').length}\n`,
     );
 
     // Each kind of fault happened, the drop after a full DATA body among them.
@@ -118,13 +134,17 @@ describe('an SMTP relay that drops connections, answers 421 and replies slowly',
     for (const stage of ['mail', 'rcpt'] as const) expect(c['421'][stage]).toBeGreaterThan(0);
     expect(c.slow.mail + c.slow.rcpt + c.slow.data).toBeGreaterThan(0);
 
-    // Exactly once at the relay, and nothing it accepted that the API did not.
-    expect(counts.filter((n) => n !== 1)).toEqual([]);
-    expect(sink.messages).toHaveLength(EMAILS);
-    // One entry per email, sent; reconciliation: accepted by the sink = entries at least sent.
+    // Exactly once at the relay, but for the emails cut after their final dot (never sent again),
+    // and nothing it accepted that the API did not.
+    expect(cutAfterDot.size).toBe(c.drop.data);
+    expect(ids.filter((id, k) => counts[k] !== (cutAfterDot.has(id) ? 0 : 1))).toEqual([]);
+    expect(sink.messages).toHaveLength(EMAILS - cutAfterDot.size);
+    // One entry per email, sent, or EHANDOFF_UNKNOWN when cut after the final dot; reconciliation:
+    // accepted by the sink = entries at least sent.
     expect(docs).toHaveLength(EMAILS);
     expect(new Set(docs.map((d) => d._id)).size).toBe(EMAILS);
-    expect(docs.filter((d) => d.status !== 'sent')).toEqual([]);
+    expect(docs.filter((d) => d.status !== (cutAfterDot.has(d._id) ? 'send_failed' : 'sent'))).toEqual([]);
+    expect(docs.filter((d) => cutAfterDot.has(d._id) && d.errorCode !== 'EHANDOFF_UNKNOWN')).toEqual([]);
     const accepted = new Set(sink.messages.map((m) => m.mailroomId));
     const handedOff = new Set(docs.filter((d) => (HANDED_OFF as readonly string[]).includes(d.status)).map((d) => d._id));
     expect([...accepted].sort()).toEqual([...handedOff].sort());
@@ -135,9 +155,9 @@ describe('an SMTP relay that drops connections, answers 421 and replies slowly',
     const attemptsOf = new Map(docs.map((d) => [d._id, d.attempts]));
     const overBudget = byRecipient.filter((s) => s.attempts.length > attemptsOf.get(s.id)! * (1 + POOL_REQUEUES));
     expect(overBudget.map((s) => ({ id: s.id, transactions: s.attempts.length, attempts: attemptsOf.get(s.id) }))).toEqual([]);
-    // Only the last transaction of an email was accepted; the ones before failed.
+    // Only the last transaction of an email was accepted (or cut after its final dot); the ones before failed.
     for (const s of byRecipient) {
-      expect(s.attempts.at(-1)?.outcome).toBe('accepted');
+      expect(s.attempts.at(-1)?.outcome).toBe(cutAfterDot.has(s.id) ? 'dropped' : 'accepted');
       expect(s.attempts.slice(0, -1).filter((a) => a.outcome === 'accepted')).toEqual([]);
     }
     // No tight loop: an email's next transaction began at least the minimum backoff after the last one ended.

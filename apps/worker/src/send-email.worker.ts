@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import {
@@ -15,6 +16,7 @@ import {
   type TrackingTokens,
 } from '@mailroom/shared';
 import { applyTracking } from './tracking';
+import { BEFORE_FINAL_DOT, type BeforeFinalDot } from './transports/final-dot-gate';
 import type { ResolvedTransport, TransportRegistry } from './transports/transport-registry';
 
 export interface SendResult {
@@ -89,10 +91,7 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
 
-    // A previous attempt got as far as the SMTP server's acceptance: never send twice.
-    // Its outcome is already in the log, or still staged in the outbox for the flusher.
-    const earlier = await outbox.handedOff(data.emailId);
-    if (earlier) return { status: 'already-sent', providerMessageId: earlier.providerMessageId };
+    const earlier = await outbox.earlierAttempts(data.emailId);
 
     let transport: ResolvedTransport;
     try {
@@ -121,6 +120,48 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       createdAt: data.createdAt,
       content: c,
     } as const;
+    // A previous attempt got as far as the SMTP server's acceptance: never send twice. Its entry
+    // is written again (idempotent): its worker may have died before writing it.
+    if (earlier.sent) {
+      const { providerMessageId, sentAt } = earlier.sent;
+      await untilRedisAnswers(() =>
+        record({
+          ...base,
+          status: 'sent',
+          providerMessageId,
+          error: null,
+          errorCode: null,
+          errorHint: null,
+          nextRetryAt: null,
+          sentAt: sentAt ?? new Date().toISOString(),
+        }),
+      );
+      return { status: 'already-sent', providerMessageId };
+    }
+
+    /** The final dot went out (or may have) and no answer was recorded: never sent again blindly. */
+    const recordUnknown = (error: string) =>
+      untilRedisAnswers(() =>
+        record({
+          ...base,
+          status: 'send_failed',
+          providerMessageId: null,
+          error,
+          errorCode: 'EHANDOFF_UNKNOWN',
+          errorHint: ERROR_HINTS.EHANDOFF_UNKNOWN!,
+          nextRetryAt: null,
+          sentAt: new Date().toISOString(),
+        }),
+      );
+
+    // An earlier attempt wrote its final dot and died before recording the server's answer: the
+    // email may or may not have left. Say so instead of risking a second copy.
+    if (earlier.unknown) {
+      await recordUnknown(
+        'The worker stopped after handing this email to the mail server and before its answer; whether it was accepted is unknown.',
+      );
+      throw new UnrecoverableError('EHANDOFF_UNKNOWN: an earlier hand-off did not finish');
+    }
 
     // A hard bounce or complaint suppressed the address: sending again would hurt the sender's reputation.
     const suppressed = await deps.suppressions.find(data.workspaceId, c.to);
@@ -148,21 +189,20 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       ? applyTracking({ html: c.html, text: c.text }, data.emailId, deps.tracking.tokens, deps.config.publicUrl)
       : { html: c.html, text: c.text };
 
-    // An earlier attempt died between starting the hand-off and recording its outcome: the
-    // email may or may not have left. Say so instead of risking a second copy.
-    if (!(await outbox.beginHandOff(data.emailId))) {
-      await record({
-        ...base,
-        status: 'send_failed',
-        providerMessageId: null,
-        error: 'The worker stopped while handing this email to the mail server; whether it was sent is unknown.',
-        errorCode: 'EHANDOFF_UNKNOWN',
-        errorHint: ERROR_HINTS.EHANDOFF_UNKNOWN!,
-        nextRetryAt: null,
-        sentAt: new Date().toISOString(),
-      });
-      throw new UnrecoverableError('EHANDOFF_UNKNOWN: an earlier hand-off did not finish');
-    }
+    // The hand-off mark, set at the last responsible moment: envelope accepted, body written,
+    // right before the final dot of DATA (transports/final-dot-gate.ts). No SMTP server delivers
+    // a message whose final dot it has not received, so an attempt cut before the mark is
+    // retried like any failed one; only a mark with no recorded answer is unknown.
+    const token = randomUUID();
+    const handOff: { state: 'before-dot' | 'marked' | 'taken' } = { state: 'before-dot' };
+    const beforeFinalDot: BeforeFinalDot = async () => {
+      // Redis restarting: the server waits for the rest of DATA meanwhile (its timeout is minutes).
+      if (!(await untilRedisAnswers(() => outbox.markHandOff(data.emailId, token)))) {
+        handOff.state = 'taken';
+        throw new Error('another attempt of this email is handing it off');
+      }
+      handOff.state = 'marked';
+    };
 
     let info: { response?: string };
     try {
@@ -183,14 +223,30 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
           encoding: 'base64',
           ...(a.contentType ? { contentType: a.contentType } : {}),
         })),
-      });
+        [BEFORE_FINAL_DOT]: beforeFinalDot,
+      } as Parameters<typeof transport.transporter.sendMail>[0]);
     } catch (err) {
-      // The server (or the network) answered with an error: nothing was accepted.
       const n = normalizeSendError(err, sendMethod);
+      if (handOff.state === 'taken') {
+        await recordUnknown(
+          'Another attempt was handing this email to the mail server at the same time; whether it was accepted is unknown.',
+        );
+        throw new UnrecoverableError('EHANDOFF_UNKNOWN: another attempt holds the hand-off');
+      }
+      if (handOff.state === 'marked' && !isServerReply(err)) {
+        // The final dot went out and the connection ended (reset, timeout) before any answer:
+        // the server may have accepted the email. The mark stays, so no retry sends it again.
+        log.warn({ emailId: data.emailId, workspaceId: data.workspaceId, attempt, errorCode: n.errorCode }, 'hand-off unknown');
+        await recordUnknown(
+          `The connection to the mail server ended after the whole email was sent and before its answer (${n.message}); whether it was accepted is unknown.`,
+        );
+        throw new UnrecoverableError(`EHANDOFF_UNKNOWN: ${n.message}`);
+      }
+      // The server answered with an error, or the attempt ended before its final dot: nothing
+      // was accepted. Redis may be restarting right now: these two are retried, or a retry of
+      // this job would find this attempt's mark and report an email that never left as "unknown".
       const final = n.permanent || attempt >= maxAttempts;
-      // Redis may be restarting right now: these two are retried, or a retry of this job would
-      // find the hand-off still open and report an email that never left as "unknown".
-      await untilRedisAnswers(() => outbox.abortHandOff(data.emailId));
+      await untilRedisAnswers(() => outbox.releaseHandOff(data.emailId, token));
       await untilRedisAnswers(() =>
         record({
           ...base,
@@ -229,6 +285,11 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     );
     return { status: 'sent', providerMessageId };
   };
+}
+
+/** Whether a send error is the SMTP server's own reply (nodemailer then sets `responseCode`). */
+function isServerReply(err: unknown): boolean {
+  return typeof (err as { responseCode?: unknown } | null)?.responseCode === 'number';
 }
 
 /**

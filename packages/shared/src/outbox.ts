@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { RedisClient as Redis } from './redis';
 import type { EmailLogRepository, SendOutcome } from './email-log/repository';
-import { ownKey } from './redis';
+import { defineScript, ownKey } from './redis';
 
 /** How long we remember that an email was handed off, so no retry sends it a second time. */
 const HANDED_OFF_TTL_SECONDS = 7 * 24 * 3600;
@@ -15,28 +14,42 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
 end
 return 0`;
 
+// Deletes a hand-off mark only if it holds the caller's token.
+const RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`;
+
 /**
- * Send outcomes on their way to the logs database. Every outcome is staged in Redis before
- * the database write and settled after it, so a logs-database outage loses nothing: the
- * flusher writes what is left once the database is back. An email the SMTP server accepted
- * is also marked "handed off", and the worker checks that mark before sending.
+ * Send outcomes on their way to the logs database. An email the SMTP server accepted is first
+ * marked "handed off" in Redis (a small key with the provider's id and the time), and the worker
+ * checks that mark before sending: no retry sends it again, and a retry after a crash writes its
+ * entry from the mark and the job. Then the outcome is written to the database; when that write
+ * fails, it is staged in Redis (the outbox hash), so a logs-database outage loses nothing: the
+ * flusher writes what is staged once the database is back, and the job completes meanwhile.
  */
 export interface Outbox {
-  /** Stages an outcome; returns the token to settle it with. */
+  /** Stages an outcome for the flusher; returns the token to settle it with. */
   stage(outcome: SendOutcome): Promise<string>;
   settle(id: string, token: string): Promise<void>;
-  /** Whether an earlier attempt handed this email off, with the provider's id when it gave one. */
-  handedOff(id: string): Promise<{ providerMessageId: string | null } | null>;
   /**
-   * Marks the start of a hand-off to the SMTP server. False when an earlier attempt began one
-   * and never finished it (its worker died): whether that email left is unknown, so it must not
-   * be sent again blindly. The mark holds a token of this call, so a start that reached Redis
-   * twice (a resent command) is still recognised as this attempt's own.
+   * What earlier attempts of this email left, in one round trip: `sent` when one was accepted
+   * by the SMTP server (with the provider's id when it gave one), `unknown` when one wrote its
+   * final dot and never recorded an answer (its worker died, or the connection was lost before
+   * the reply): whether that email left is unknown, so it must not be sent again blindly.
    */
-  beginHandOff(id: string): Promise<boolean>;
-  /** The hand-off failed with a known error: a retry may send again. */
-  abortHandOff(id: string): Promise<void>;
-  /** Writes an outcome through the outbox; false when the database write failed (it stays staged). */
+  earlierAttempts(id: string): Promise<{ sent: { providerMessageId: string | null; sentAt: string | null } | null; unknown: boolean }>;
+  /**
+   * Marks the hand-off, immediately before the final dot of DATA: from here on the server may
+   * deliver the email. False when another attempt holds the mark. The mark holds `token`, so a
+   * mark that reached Redis twice (a command ioredis resent after reconnecting) is still
+   * recognised as this attempt's own.
+   */
+  markHandOff(id: string, token: string): Promise<boolean>;
+  /** The server answered the attempt with an error (or it never wrote the dot): a retry may send again. */
+  releaseHandOff(id: string, token: string): Promise<void>;
+  /** Writes an outcome (marking an accepted email first); false when the database write failed (it is staged). */
   write(logs: EmailLogRepository, outcome: SendOutcome): Promise<boolean>;
   /**
    * Writes staged outcomes, a chunk at a time, and stops at the first failed write; returns how
@@ -47,49 +60,59 @@ export interface Outbox {
   size(): Promise<number>;
 }
 
+/** The handed-off mark's value: `{p, t}` (provider id, sentAt); a plain provider id from before the time was kept. */
+function parseMark(value: string): { providerMessageId: string | null; sentAt: string | null } {
+  if (value.startsWith('{')) {
+    const m = JSON.parse(value) as { p?: string | null; t?: string };
+    return { providerMessageId: m.p ?? null, sentAt: m.t ?? null };
+  }
+  return { providerMessageId: value || null, sentAt: null };
+}
+
 export function createOutbox(redis: Redis, prefix: string): Outbox {
   const hashKey = ownKey(prefix, 'outbox');
   const markKey = (id: string) => ownKey(prefix, 'handed-off', id);
   const sendingKey = (id: string) => ownKey(prefix, 'handing-off', id);
+  const settleScript = defineScript(redis, 'mailroomOutboxSettle', SETTLE_SCRIPT, 1);
+  const releaseScript = defineScript(redis, 'mailroomHandOffRelease', RELEASE_SCRIPT, 1);
 
   const outbox: Outbox = {
     async stage(outcome) {
       const json = JSON.stringify(outcome);
-      const tx = redis.multi().hset(hashKey, outcome.id, json);
-      // The mark stays small (the outcome itself waits in the outbox hash until written).
-      if (outcome.status === 'sent') tx.set(markKey(outcome.id), outcome.providerMessageId ?? '', 'EX', HANDED_OFF_TTL_SECONDS);
-      const results = await tx.exec();
-      const failed = results?.find(([err]) => err);
-      if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction aborted');
+      await redis.hset(hashKey, outcome.id, json);
       return json;
     },
     async settle(id, token) {
-      await redis.eval(SETTLE_SCRIPT, 1, hashKey, id, token);
+      await settleScript(hashKey, id, token);
     },
-    async beginHandOff(id) {
-      const token = randomUUID();
+    async earlierAttempts(id) {
+      const [sent, marked] = await redis.mget(markKey(id), sendingKey(id));
+      return { sent: sent == null ? null : parseMark(sent), unknown: marked != null };
+    },
+    async markHandOff(id, token) {
       if ((await redis.set(sendingKey(id), token, 'EX', HANDED_OFF_TTL_SECONDS, 'NX')) === 'OK') return true;
       // ioredis resends a command left unanswered when the connection dropped (a Redis restart):
-      // the first SET may have gone through, so a key holding our own token is our own start.
+      // the first SET may have gone through, so a key holding our own token is our own mark.
       return (await redis.get(sendingKey(id))) === token;
     },
-    async abortHandOff(id) {
-      await redis.del(sendingKey(id));
-    },
-    async handedOff(id) {
-      const mark = await redis.get(markKey(id));
-      return mark === null ? null : { providerMessageId: mark || null };
+    async releaseHandOff(id, token) {
+      // Only this attempt's own mark: another attempt's mark stands for an email that may have left.
+      await releaseScript(sendingKey(id), token);
     },
 
     async write(logs, outcome) {
-      const token = await outbox.stage(outcome);
+      if (outcome.status === 'sent') {
+        const mark = JSON.stringify({ p: outcome.providerMessageId, t: outcome.sentAt });
+        await redis.set(markKey(outcome.id), mark, 'EX', HANDED_OFF_TTL_SECONDS);
+      }
       try {
         await logs.recordOutcome(outcome);
+        return true;
       } catch {
+        // The database is away: staged for the flusher (a failure here throws, and the caller retries).
+        await outbox.stage(outcome);
         return false;
       }
-      await outbox.settle(outcome.id, token);
-      return true;
     },
     async flush(logs, opts = {}) {
       const minAgeMs = opts.minAgeMs ?? 0;

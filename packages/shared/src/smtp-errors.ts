@@ -141,9 +141,10 @@ export const ERROR_HINTS: Readonly<Record<string, string>> = Object.freeze({
   // With your own SMTP server, a name that does not resolve is usually the SMTP host itself.
   'custom:ENOTFOUND': `The recipient's email address has an invalid domain. Double-check the email address for typos. If it is right, check the SMTP host name in ${SETTINGS}.`,
   'test:ENOTFOUND': `The SMTP host name in ${SETTINGS} could not be found. Check it for typos, save, and run the test again.`,
-  // A worker died mid hand-off (SIGKILL, out of memory): Mailroom never sends twice blindly.
+  // The final dot of DATA went out and no answer was recorded (the worker died, or the connection
+  // was lost before the reply): Mailroom never sends twice blindly.
   EHANDOFF_UNKNOWN:
-    'Mailroom stopped while handing this email to the mail server, so it cannot tell whether the email left. Check with the recipient, or resend it if it did not arrive.',
+    'Mailroom had sent the whole email to the mail server when it stopped or lost the connection, before the server answered, so it cannot tell whether the email left. Check with the recipient, or resend it if it did not arrive. A later delivery event for this email settles it.',
   'test:EAUTH': `The test send failed because the login details were rejected. Check the username and password in ${SETTINGS}, save, and run the test again.`,
 });
 

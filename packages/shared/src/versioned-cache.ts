@@ -18,6 +18,32 @@ export function workspaceVersionKey(
   return ownKey(prefix, `${what}-version`, workspaceId);
 }
 
+/**
+ * Reads version counters ('0' when unset). A read of a key while another read of it is in flight
+ * shares that read: under load the sends of one workspace ask Redis once a round trip instead of
+ * once an email. A change is seen by the sends that start after it, give or take that round trip.
+ */
+export function createVersionReader(redis: Redis): (key: string) => Promise<string> {
+  const inflight = new Map<string, Promise<string>>();
+  return (key) => {
+    let pending = inflight.get(key);
+    if (!pending) {
+      pending = redis.get(key).then(
+        (v) => {
+          inflight.delete(key);
+          return v ?? '0';
+        },
+        (err: unknown) => {
+          inflight.delete(key);
+          throw err;
+        },
+      );
+      inflight.set(key, pending);
+    }
+    return pending;
+  };
+}
+
 /** Values per workspace kept in memory while the workspace's version counter in Redis stays the same. */
 export function createVersionedCache<T>(
   redis: Redis,
@@ -26,9 +52,10 @@ export function createVersionedCache<T>(
 ) {
   const cache = new Map<string, { version: string; value: T }>();
   const loading = new Map<string, Promise<T>>();
+  const readVersion = createVersionReader(redis);
   return {
     async get(workspaceId: string): Promise<T> {
-      const version = (await redis.get(versionKey(workspaceId))) ?? '0';
+      const version = await readVersion(versionKey(workspaceId));
       const hit = cache.get(workspaceId);
       if (hit && hit.version === version) return hit.value;
       const key = `${workspaceId}@${version}`;

@@ -30,6 +30,7 @@ const EVENTS = {
   queued: 'Queued',
   retrying: 'Attempt failed, retrying',
   sent: 'Handed to the sending provider',
+  handoff_unknown: 'Handed to the sending provider, answer never received',
   delivered: 'Delivered',
   opened: 'Opened',
   clicked: 'Clicked a link',
@@ -455,6 +456,7 @@ function timeline(events) {
       if (e.machine) notes.push('likely an automatic open by a mail privacy feature');
       if (e.late) notes.push('arrived late');
       if (e.changedStatus === false) notes.push('status unchanged');
+      if (e.resolvedHandOff) notes.push('settled the unknown hand-off: the email left');
       return h(
         'li',
         { class: `event event-${e.type}` },

@@ -1,6 +1,7 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import {
+  createVersionReader,
   workspaceVersionKey,
   type Config,
   type CustomTransportSettings,
@@ -8,6 +9,7 @@ import {
   type Logger,
   type RedisClient as Redis,
 } from '@mailroom/shared';
+import { installFinalDotGate } from './final-dot-gate';
 import { parseSmtpUrl, type SmtpEndpoint } from './smtp-url';
 
 export type TransportKind = 'managed' | 'custom';
@@ -50,8 +52,8 @@ export function createTransportRegistry(deps: {
     disableFileAccess: true,
     disableUrlAccess: true,
   };
-  const build = (endpoint: SmtpEndpoint, extra: Record<string, unknown> = {}) =>
-    nodemailer.createTransport({
+  const build = (endpoint: SmtpEndpoint, extra: Record<string, unknown> = {}) => {
+    const transporter = nodemailer.createTransport({
       ...poolOptions,
       host: endpoint.host,
       port: endpoint.port,
@@ -59,6 +61,10 @@ export function createTransportRegistry(deps: {
       ...(endpoint.user ? { auth: { user: endpoint.user, pass: endpoint.pass ?? '' } } : {}),
       ...extra,
     } as SMTPPool.Options);
+    // The hand-off mark goes in right before the final dot of DATA (send-email.worker.ts).
+    installFinalDotGate(transporter);
+    return transporter;
+  };
 
   const managed: ResolvedTransport = {
     kind: 'managed',
@@ -101,6 +107,7 @@ export function createTransportRegistry(deps: {
   }
   const cache = new Map<string, Cached>();
   const loading = new Map<string, Promise<Cached>>();
+  const readVersion = createVersionReader(redis);
 
   const retire = (t: ResolvedTransport | null) => {
     if (!t) return;
@@ -118,7 +125,7 @@ export function createTransportRegistry(deps: {
 
   return {
     async resolve(workspaceId) {
-      const version = (await redis.get(workspaceVersionKey(config.queuePrefix, 'settings', workspaceId))) ?? '0';
+      const version = await readVersion(workspaceVersionKey(config.queuePrefix, 'settings', workspaceId));
       let entry = cache.get(workspaceId);
       if (!entry || entry.version !== version) {
         let pending = loading.get(workspaceId);

@@ -3,6 +3,7 @@ import {
   applyEvents,
   deliveryEventJobId,
   EVENT_ERROR_CODES,
+  resolveUnknownHandOff,
   suppresses,
   type DeliveryEvent,
   type EventFields,
@@ -28,7 +29,7 @@ export type ApplyResult =
   /** No entry yet (or it is still between send attempts): retry later. */
   | { kind: 'missing' };
 
-/** A hard bounce or complaint that was applied: the caller adds the suppression. */
+/** A hard bounce or complaint that was applied (or met again): the caller adds the suppression, an idempotent upsert. */
 export interface SuppressionRequest {
   workspaceId: string;
   address: string;
@@ -58,7 +59,7 @@ export interface EmailEventsRepository {
 }
 
 type UpdateOp = { id: string; filter: Filter<EntryDoc>; update: UpdateFilter<EntryDoc> };
-type EntryDoc = Pick<EmailLogDoc, '_id' | 'workspaceId' | 'recipient' | 'status' | 'sentAt' | 'providerMessageId'> &
+type EntryDoc = Pick<EmailLogDoc, '_id' | 'workspaceId' | 'recipient' | 'status' | 'errorCode' | 'sentAt' | 'providerMessageId'> &
   Partial<EventFields> & { eventsVersion?: number | null };
 
 const EVENT_FIELD_NAMES = [
@@ -78,7 +79,7 @@ const EVENT_FIELD_NAMES = [
   'eventIds',
 ] as const;
 const PROJECTION = Object.fromEntries(
-  [...EVENT_FIELD_NAMES, 'workspaceId', 'recipient', 'sentAt', 'providerMessageId', 'eventsVersion'].map((f) => [f, 1]),
+  [...EVENT_FIELD_NAMES, 'workspaceId', 'recipient', 'errorCode', 'sentAt', 'providerMessageId', 'eventsVersion'].map((f) => [f, 1]),
 );
 /** How often a batch re-reads entries another writer changed under it before giving up on them. */
 const MAX_CONFLICT_ROUNDS = 5;
@@ -104,15 +105,21 @@ function fieldsOf(doc: EntryDoc): EventFields {
   };
 }
 
-/** The Error column follows an event-driven failure; a later `delivered` over a soft bounce clears it. */
-function errorFields(f: EventFields, previous: EmailLogDoc['status']): Record<string, unknown> {
+/** Whether the entry's hand-off ended unknown: the final dot went out and no answer was recorded. */
+const handOffUnknown = (doc: EntryDoc) => doc.status === 'send_failed' && doc.errorCode === 'EHANDOFF_UNKNOWN';
+
+/**
+ * The Error column follows an event-driven failure; a later `delivered` over a soft bounce clears
+ * it, and so does any event for an entry whose hand-off was unknown.
+ */
+function errorFields(f: EventFields, doc: EntryDoc): Record<string, unknown> {
   const code = EVENT_ERROR_CODES[f.status];
   if (code) {
     const detail = f.status === 'bounced' ? f.bounceDetail : f.status === 'failed' ? f.failDetail : null;
     const hintKey = f.status === 'bounced' ? `${code}_${(f.bounceType ?? 'soft').toUpperCase()}` : code;
     return { error: detail, errorCode: code, errorHint: ERROR_HINTS[hintKey] ?? ERROR_HINTS[code] ?? null };
   }
-  if (previous in EVENT_ERROR_CODES) return { error: null, errorCode: null, errorHint: null };
+  if (doc.status in EVENT_ERROR_CODES || handOffUnknown(doc)) return { error: null, errorCode: null, errorHint: null };
   return {};
 }
 
@@ -170,16 +177,18 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
           const doc = docs.get(id)!;
           const before = fieldsOf(doc);
           const ctx: ReduceContext = { sentAt: doc.sentAt ?? null, machineWindowMs: opts.machineWindowMs };
-          const after = applyEvents(
-            before,
-            items.map((p) => p.e),
-            ctx,
-          );
+          const evs = items.map((p) => p.e);
+          const after = handOffUnknown(doc) ? resolveUnknownHandOff(before, evs, ctx) : applyEvents(before, evs, ctx);
           for (const p of items) {
             const applied = !before.eventIds.includes(deliveryEventJobId(p.e));
             results[p.i] = { kind: applied ? 'applied' : 'duplicate', emailId: id, workspaceId: doc.workspaceId };
           }
-          if (after === before) continue;
+          // Nothing new for the entry. A hard bounce or complaint seen again still asks for its
+          // suppression (an upsert): the worker that applied it may have died before adding it.
+          if (after === before) {
+            suppress.push(...suppressionsFor(doc, items));
+            continue;
+          }
           ops.push({
             id,
             // The version guard makes this read-modify-write safe against other event workers: the
@@ -187,15 +196,14 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
             // on DocumentDB alike); a writer that lost re-reads and redoes what is missing.
             filter: { _id: id, eventsVersion: doc.eventsVersion ?? null },
             update: {
-              $set: { ...after, ...errorFields(after, doc.status), eventsVersion: (doc.eventsVersion ?? 0) + 1, updatedAt: new Date() },
+              $set: { ...after, ...errorFields(after, doc), eventsVersion: (doc.eventsVersion ?? 0) + 1, updatedAt: new Date() },
             },
           });
           written.push({ doc, items });
         }
         if (ops.length === 0) break;
         const won = await mapLimit(ops, async (op) => (await entries.updateOne(op.filter, op.update)).matchedCount === 1);
-        const appliedOnly = (items: typeof pending) => items.filter((p) => results[p.i]!.kind === 'applied');
-        for (const [k, w] of written.entries()) if (won[k]) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
+        for (const [k, w] of written.entries()) if (won[k]) suppress.push(...suppressionsFor(w.doc, w.items));
         const lost = written.filter((_, k) => !won[k]);
         if (lost.length === 0) break;
         // Someone else moved these entries on: re-read and redo exactly the events not yet in them.
@@ -209,7 +217,7 @@ export function createEmailEventsRepository(logsDb: Db, opts: { machineWindowMs:
         for (const w of lost) {
           const seen = new Set(fresh.get(w.doc._id)?.eventIds ?? []);
           const missing = w.items.filter((p) => !seen.has(deliveryEventJobId(p.e)));
-          if (missing.length === 0) suppress.push(...suppressionsFor(w.doc, appliedOnly(w.items)));
+          if (missing.length === 0) suppress.push(...suppressionsFor(w.doc, w.items));
           else pending.push(...missing);
         }
         for (const p of pending) results[p.i] = { kind: 'missing' };

@@ -103,6 +103,8 @@ export interface TimelineItem {
   detail?: string;
   url?: string;
   bounceType?: BounceType;
+  /** The first event of an entry whose hand-off had ended unknown (EHANDOFF_UNKNOWN): it settled that the email left. */
+  resolvedHandOff?: true;
 }
 
 /** The entry fields owned by delivery events. */
@@ -255,6 +257,24 @@ export function applyEvent(state: EventFields, e: DeliveryEvent, ctx: ReduceCont
 /** Folds events in the given order (see {@link applyEvent}). */
 export function applyEvents(state: EventFields, events: readonly DeliveryEvent[], ctx: ReduceContext): EventFields {
   return events.reduce((s, e) => applyEvent(s, e, ctx), state);
+}
+
+/**
+ * Folds events into an entry whose hand-off ended unknown (`send_failed`, EHANDOFF_UNKNOWN: the
+ * final dot went out and no answer was recorded). Any event for its message (delivered, bounced,
+ * opened, …) is the provider's word that the email left, so the fold starts from `sent`, and the
+ * first event's timeline item says it resolved the unknown outcome. Like {@link applyEvents}, the
+ * result does not depend on the order or duplication of the events.
+ */
+export function resolveUnknownHandOff(state: EventFields, events: readonly DeliveryEvent[], ctx: ReduceContext): EventFields {
+  const after = applyEvents({ ...state, status: 'sent' }, events, ctx);
+  // The earliest event of the batch that settled it stands for the proof.
+  const first = after.timeline.find((item) => !state.eventIds.includes(item.id)) ?? after.timeline[0];
+  if (!first) return after;
+  return {
+    ...after,
+    timeline: after.timeline.map((item) => (item === first ? { ...item, changedStatus: true, resolvedHandOff: true } : item)),
+  };
 }
 
 /** True for events that put the recipient on the suppression list. */

@@ -57,6 +57,8 @@ export interface TimelineEntry {
   changedStatus?: boolean;
   detail?: string;
   url?: string;
+  /** This event settled an unknown hand-off (EHANDOFF_UNKNOWN): the email left. */
+  resolvedHandOff?: boolean;
 }
 
 /**
@@ -75,6 +77,17 @@ export function emailLogTimeline(d: EmailLogDoc): TimelineEntry[] {
     out.push({ type: 'sent', at: iso(d.sentAt)! });
   }
   const stored = (d as { timeline?: unknown }).timeline;
+  const resolvedBy = Array.isArray(stored)
+    ? (stored as Array<Record<string, unknown> | null>).find((e) => e?.resolvedHandOff === true)
+    : undefined;
+  if (resolvedBy && out.at(-1)?.type === 'sent') {
+    // The send path never heard the server's answer; a provider's event later said the email left.
+    out[out.length - 1] = {
+      type: 'handoff_unknown',
+      at: iso(d.sentAt)!,
+      detail: `The mail server's answer to this email never arrived (EHANDOFF_UNKNOWN); resolved by the provider's ${String(resolvedBy.type)} event: the email left.`,
+    };
+  }
   const events: TimelineEntry[] = [];
   for (const e of Array.isArray(stored) ? stored : []) {
     if (!e || typeof e !== 'object') continue;
@@ -88,6 +101,7 @@ export function emailLogTimeline(d: EmailLogDoc): TimelineEntry[] {
     if (typeof r.changedStatus === 'boolean') entry.changedStatus = r.changedStatus;
     if (typeof r.detail === 'string') entry.detail = r.detail;
     if (typeof r.url === 'string') entry.url = r.url;
+    if (r.resolvedHandOff === true) entry.resolvedHandOff = true;
     events.push(entry);
   }
   events.sort((a, b) => a.at.localeCompare(b.at));
