@@ -179,7 +179,7 @@ describe('a worker that died between applying a hard bounce and adding its suppr
     };
     // What the dead worker got done: the entry written, the suppression not yet added.
     const first = await createEmailEventsRepository(db, { machineWindowMs: 2000 }).applyBatch([bounce]);
-    expect(first.results).toEqual([{ kind: 'applied', emailId: entry._id }]);
+    expect(first.results).toEqual([{ kind: 'applied', emailId: entry._id, workspaceId: entry.workspaceId }]);
     const suppressions = sys.mongo.db(sys.config.mongo.db).collection('suppressions');
     expect(await suppressions.countDocuments({ workspaceId: ws.id })).toBe(0);
 
