@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { SendEmailInput } from '@mailroom/shared';
 import { REPO_ROOT } from '../infra/dev/process';
 
 /** `--name=value` from the command line, or `dflt`. */
@@ -107,6 +108,15 @@ export function stop(c: ChildProcess): Promise<void> {
  * `n` `POST /v1/emails` with `body(i)` from `concurrency` clients at once, as application code
  * sends them; resolves with how many were not answered `202`.
  */
+/** The invoice the benches send, numbered: the same on every leg. */
+export const invoice = (i: number): SendEmailInput => ({
+  to: `delivered+${i}@simulator.mailroom.test`,
+  type: 'invoice',
+  subject: `Invoice ${i}`,
+  html: `<p>Invoice ${i} is ready.</p>`,
+  reference: { kind: 'invoice', id: `inv_${i}` },
+});
+
 export async function postEmails(
   base: string,
   key: string,

@@ -28,9 +28,8 @@ import {
   createSendEmailQueue,
   createWorkspaceRepository,
   loadConfig,
-  type SendEmailInput,
 } from '@mailroom/shared';
-import { arg, cpuMeter, pct, postEmails, rssMb, runBench, say, sleep, startNode, stop } from './bench-kit';
+import { arg, cpuMeter, invoice, pct, postEmails, rssMb, runBench, say, sleep, startNode, stop } from './bench-kit';
 import { logCeiling, smtpCeiling } from './ceilings';
 import { enqueueFloor, workerFloor } from './floors/process-floors';
 import { startFerretdb } from '../infra/dev/ferretdb';
@@ -55,15 +54,6 @@ const profile = (name: string) => (CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${C
 function child(name: string, entry: string, env: Record<string, string | undefined>, readyLine: RegExp): Promise<ChildProcess> {
   return startNode(name, entry, env, readyLine, name === 'worker' || name === 'api' ? profile(name) : []);
 }
-
-/** The same invoice for both legs. */
-const invoice = (i: number): SendEmailInput => ({
-  to: `delivered+${i}@simulator.mailroom.test`,
-  type: 'invoice',
-  subject: `Invoice ${i}`,
-  html: `<p>Invoice ${i} is ready.</p>`,
-  reference: { kind: 'invoice', id: `inv_${i}` },
-});
 
 /** `servers`: the sink's and the databases' pids (when we started them), for the CPU line. */
 type Setup = {

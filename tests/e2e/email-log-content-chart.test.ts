@@ -1,10 +1,10 @@
-import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { createEmailLogRepository, EMAIL_STATUSES } from '@mailroom/shared';
 import { seededRandom } from '../../infra/dev/seeded-random';
+import { ARTIFACTS, launchChromium } from '../support/browser';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
 import { logEntry } from '../support/log-entry';
@@ -13,15 +13,6 @@ declare const document: any;
 declare function getComputedStyle(node: unknown): any;
 
 const SIM = 'simulator.mailroom.test';
-const ARTIFACTS = path.join(__dirname, '..', '..', 'test-artifacts');
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const DAY_MS = 86_400_000;
 const SERIES = ['sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained', 'failed'];
 
@@ -55,10 +46,9 @@ describe('email log page: what was sent (Preview, Text, Headers) and the deliver
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
     [sink, counter] = await Promise.all([startSmtpSink(), startCounter()]);
     sys = await startTestSystem({ env: { MANAGED_SMTP_URL: sink.url } });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { ARTIFACTS, launchChromium } from '../support/browser';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
 
@@ -12,15 +12,6 @@ declare function getComputedStyle(node: unknown, pseudo?: string): any;
 
 const SIM = 'simulator.mailroom.test';
 const COLUMNS = ['Recipient', 'Status', 'Type', 'From', 'Error', 'Send method', 'Opened at', 'Sent at'];
-const ARTIFACTS = path.join(__dirname, '..', '..', 'test-artifacts');
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 /** The page in a real headless Chromium (Debian's), against a real API, worker, Redis, database and SMTP sink. */
 describe('email log page (Settings > Management > Email logs) in Chromium', () => {
@@ -35,11 +26,10 @@ describe('email log page (Settings > Management > Email logs) in Chromium', () =
   const problems: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
     [sink, customSink] = await Promise.all([startSmtpSink({ slowMs: 200 }), startSmtpSink({ slowMs: 200 })]);
     sys = await startTestSystem({ env: { MANAGED_SMTP_URL: sink.url } });
     ws = await sys.createWorkspace('Acme');
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     context = await newContext({ width: 1280, height: 860 });
     page = await context.newPage();
   });

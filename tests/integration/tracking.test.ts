@@ -7,9 +7,13 @@ const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KH
 const HTML =
   '<html><body><p><a href="https://example.com/pay?inv=1&amp;x=2">Pay</a> <a href="mailto:billing@example.com">Ask</a></p></body></html>';
 
+/** A raw message with quoted-printable undone (soft line breaks and `=XX`). */
+const unQuoted = (raw: string) =>
+  raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+
 /** The HTML part as sent (quoted-printable decoded). */
 function sentHtml(raw: string): string {
-  const qp = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  const qp = unQuoted(raw);
   return qp.slice(qp.indexOf('<html>'), qp.indexOf('</html>') + 7);
 }
 
@@ -101,10 +105,7 @@ describe('open and click tracking over real HTTP', () => {
     });
     await waitFor(async () => (await entry(r.body.id))?.status === 'sent');
     const raw = sink.messages.find((m) => m.mailroomId === r.body.id)!.raw;
-    const body = raw
-      .slice(raw.search(/\r?\n\r?\n/))
-      .replace(/=\r?\n/g, '')
-      .replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+    const body = unQuoted(raw.slice(raw.search(/\r?\n\r?\n/)));
     const links = [...body.matchAll(/http:\/\/localhost:\d+(\/t\/c\/c1\.[\w-]+\.[\w-]+\.[\w-]+)/g)].map((m) => m[1]!);
     expect(links).toHaveLength(2);
     expect(body).toMatch(

@@ -120,22 +120,16 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       createdAt: data.createdAt,
       content: c,
     } as const;
+    /** The server accepted it: recorded as sent, retried while Redis restarts, never taken for a send error. */
+    const recordSent = (providerMessageId: string | null, sentAt: string) =>
+      untilRedisAnswers(() =>
+        record({ ...base, status: 'sent', providerMessageId, error: null, errorCode: null, errorHint: null, nextRetryAt: null, sentAt }),
+      );
     // A previous attempt got as far as the SMTP server's acceptance: never send twice. Its entry
     // is written again (idempotent): its worker may have died before writing it.
     if (earlier.sent) {
       const { providerMessageId, sentAt } = earlier.sent;
-      await untilRedisAnswers(() =>
-        record({
-          ...base,
-          status: 'sent',
-          providerMessageId,
-          error: null,
-          errorCode: null,
-          errorHint: null,
-          nextRetryAt: null,
-          sentAt: sentAt ?? new Date().toISOString(),
-        }),
-      );
+      await recordSent(providerMessageId, sentAt ?? new Date().toISOString());
       return { status: 'already-sent', providerMessageId };
     }
 
@@ -271,18 +265,7 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     // The SMTP server accepted the email. Nothing after this point may treat it as unsent: a
     // failure to record it (Redis restarting) is retried, never taken for a send error.
     const providerMessageId = providerMessageIdFrom(info.response);
-    await untilRedisAnswers(() =>
-      record({
-        ...base,
-        status: 'sent',
-        providerMessageId,
-        error: null,
-        errorCode: null,
-        errorHint: null,
-        nextRetryAt: null,
-        sentAt: new Date().toISOString(),
-      }),
-    );
+    await recordSent(providerMessageId, new Date().toISOString());
     return { status: 'sent', providerMessageId };
   };
 }

@@ -22,6 +22,11 @@ export const FINISHED_JOB_RETENTION = {
   removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
 } as const satisfies DefaultJobOptions;
 
+/** Job options of a queue whose jobs retry: `attempts` in all, exponential backoff from `backoffMs` with ±20 % jitter. */
+export function retriedJobOptions(attempts: number, backoffMs: number): DefaultJobOptions {
+  return { attempts, backoff: { type: 'exponential', delay: backoffMs, jitter: 0.2 }, ...FINISHED_JOB_RETENTION };
+}
+
 export type SendEmailQueue = Queue<SendEmailJob>;
 
 /** The queue the API fills and the worker drains; job id = email id. */
@@ -29,11 +34,7 @@ export function createSendEmailQueue(connection: ConnectionOptions, prefix: stri
   return new Queue<SendEmailJob>(QUEUES.sendEmail, {
     connection,
     prefix,
-    defaultJobOptions: {
-      attempts,
-      backoff: { type: 'exponential', delay: backoffMs, jitter: 0.2 },
-      ...FINISHED_JOB_RETENTION,
-    },
+    defaultJobOptions: retriedJobOptions(attempts, backoffMs),
   });
 }
 
@@ -70,10 +71,6 @@ export function createDeliveryEventQueue(
   return new Queue<DeliveryEvent>(QUEUES.deliveryEvents, {
     connection,
     prefix,
-    defaultJobOptions: {
-      attempts,
-      backoff: { type: 'exponential', delay: backoffMs, jitter: 0.2 },
-      ...FINISHED_JOB_RETENTION,
-    },
+    defaultJobOptions: retriedJobOptions(attempts, backoffMs),
   });
 }

@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { FINISHED_JOB_RETENTION, QUEUES } from '../queues';
+import { QUEUES, retriedJobOptions } from '../queues';
 import type { OutboundWebhookJob } from './messages';
 
 export type OutboundWebhookQueue = Queue<OutboundWebhookJob>;
@@ -18,10 +18,6 @@ export function createOutboundWebhookQueue(
   return new Queue<OutboundWebhookJob>(QUEUES.outboundWebhooks, {
     connection,
     prefix,
-    defaultJobOptions: {
-      attempts,
-      backoff: { type: 'exponential', delay: backoffMs, jitter: 0.2 },
-      ...FINISHED_JOB_RETENTION,
-    },
+    defaultJobOptions: retriedJobOptions(attempts, backoffMs),
   });
 }
