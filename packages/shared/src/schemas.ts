@@ -31,6 +31,9 @@ export const EMAIL_STATUSES = [
 ] as const;
 export type EmailStatus = (typeof EMAIL_STATUSES)[number];
 
+/** The statuses of an email that left: all but `queued` (not yet) and `send_failed` (never). */
+export const HANDED_OFF_STATUSES: readonly EmailStatus[] = EMAIL_STATUSES.filter((s) => s !== 'queued' && s !== 'send_failed');
+
 export const STATUS_LABELS: Readonly<Record<EmailStatus, string>> = {
   queued: 'Queued',
   sent: 'Sent',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { EMAIL_ID_PATTERN } from '../../ids';
-import type { EmailStatus } from '../../schemas';
+import { HANDED_OFF_STATUSES, type EmailStatus } from '../../schemas';
 
 /** What a provider (or our own pixel and links) can tell us about an email after hand-off. */
 export const DELIVERY_EVENT_TYPES = ['delivered', 'delivery_delayed', 'opened', 'clicked', 'bounced', 'complained', 'failed'] as const;
@@ -68,15 +68,7 @@ export const STATUS_PRECEDENCE = [
 const PRECEDENCE = new Map<string, { status: EmailStatus | null; rank: number | null }>(STATUS_PRECEDENCE.map((p) => [p.event, p]));
 
 /** Statuses events may move an entry out of (besides their own): `queued` and `send_failed` are the send path's. */
-const EVENT_BASE_STATUSES: ReadonlySet<EmailStatus> = new Set([
-  'sent',
-  'delivered',
-  'opened',
-  'clicked',
-  'bounced',
-  'complained',
-  'failed',
-]);
+const EVENT_BASE_STATUSES: ReadonlySet<EmailStatus> = new Set(HANDED_OFF_STATUSES);
 
 /** Error code and hint shown for event-driven failures (the hint text lives in ERROR_HINTS). */
 export const EVENT_ERROR_CODES: Readonly<Partial<Record<EmailStatus, string>>> = {

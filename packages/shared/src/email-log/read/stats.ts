@@ -1,5 +1,5 @@
 import type { EmailLogRepository } from '../repository';
-import type { EmailStatus } from '../../schemas';
+import { HANDED_OFF_STATUSES, type EmailStatus } from '../../schemas';
 
 /**
  * Daily numbers of the email log. The database counts per UTC day (`$match` + `$group` on
@@ -8,15 +8,14 @@ import type { EmailStatus } from '../../schemas';
  * The status of an entry is its latest one, and later statuses imply earlier ones (an opened
  * email was delivered), so the rates are computed over groups of statuses, listed as data.
  */
-const HANDED_OFF: readonly EmailStatus[] = ['sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained', 'failed'];
 const DELIVERED: readonly EmailStatus[] = ['delivered', 'opened', 'clicked', 'complained'];
 const OPENED: readonly EmailStatus[] = ['opened', 'clicked'];
 
 /** rate name → [numerator statuses, denominator statuses]. */
 export const EMAIL_LOG_RATES = {
-  delivery: [DELIVERED, HANDED_OFF],
-  bounce: [['bounced'], HANDED_OFF],
-  complaint: [['complained'], HANDED_OFF],
+  delivery: [DELIVERED, HANDED_OFF_STATUSES],
+  bounce: [['bounced'], HANDED_OFF_STATUSES],
+  complaint: [['complained'], HANDED_OFF_STATUSES],
   open: [OPENED, DELIVERED],
 } as const satisfies Record<string, readonly [readonly EmailStatus[], readonly EmailStatus[]]>;
 
@@ -26,7 +25,7 @@ export const EMAIL_LOG_RATES = {
  * `send_failed` (never left) and `failed` (the provider gave up).
  */
 export const EMAIL_LOG_FUNNEL = {
-  sent: HANDED_OFF,
+  sent: HANDED_OFF_STATUSES,
   delivered: DELIVERED,
   opened: OPENED,
   clicked: ['clicked'],
