@@ -23,6 +23,8 @@ interface Transaction {
   /** When the final dot arrived, and the mark then. */
   dotAt?: number;
   markAtDot?: string | null;
+  /** The message as received (headers and body, without the final dot). */
+  raw?: Buffer;
 }
 
 type DataStep = (ctx: {
@@ -81,6 +83,7 @@ async function startRecordingServer(opts: {
       stream.on('end', () => {
         if (cut) return;
         tx.dotAt = Date.now();
+        tx.raw = Buffer.concat(chunks);
         tx.mailroomId ??= /X-Mailroom-Id: (\S+)/i.exec(Buffer.concat(chunks).toString())?.[1];
         void opts.redis.get(opts.markKey(tx.mailroomId ?? '')).then((mark) => {
           tx.markAtDot = mark;
@@ -188,6 +191,50 @@ describe('the hand-off mark sits right before the final dot of DATA', () => {
       await waitFor(async () => server.transactions.filter((t) => t.markAtDot !== undefined).length >= 100, 20_000, '100 final dots');
       expect(server.transactions.map((t) => t.mailroomId).sort()).toEqual([...ids].sort());
       expect(server.transactions.filter((t) => !t.markAtDot)).toEqual([]);
+    } finally {
+      await sys?.close();
+      await server.close();
+    }
+  });
+
+  it("when a message is larger than the gate's 64 KiB blocks, then it arrives whole, its body before the mark and the final dot after it", async () => {
+    const PAUSE_MS = 800;
+    let sys: TestSystem | undefined;
+    let prefix = '';
+    const server = await startRecordingServer({
+      redis: client,
+      markKey: (id) => ownKey(prefix, 'handing-off', id),
+      pauseWritesMs: PAUSE_MS,
+    });
+    try {
+      sys = await systemFor(server.url);
+      prefix = sys.config.queuePrefix;
+      const ws = await sys.createWorkspace('Large');
+      // 300 KB of bytes no two blocks share: a block lost, doubled or out of order changes the decoded file.
+      const file = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919 + (i >> 8)) & 0xff));
+      const r = await sys.request('POST', '/v1/emails', {
+        key: ws.keys.send,
+        body: {
+          to: 'someone@example.com',
+          type: 'invoice',
+          subject: 'Large',
+          text: 'The invoice is attached.',
+          attachments: [{ filename: 'invoice.bin', content: file.toString('base64'), contentType: 'application/octet-stream' }],
+        },
+      });
+      expect(r.status).toBe(202);
+      const id = r.body.id as string;
+      await entryOf(sys, id, (e) => e.status === 'sent');
+      const [tx] = server.transactions;
+      expect(server.transactions).toHaveLength(1);
+      expect(tx!.markAtBody).toBeNull();
+      expect(tx!.markAtDot).toEqual(expect.any(String));
+      expect(tx!.dotAt!).toBeGreaterThanOrEqual(server.pausedAt() + PAUSE_MS - 20);
+      // The attachment's base64 part, decoded, is the file.
+      const raw = tx!.raw!.toString('latin1');
+      const part = raw.slice(raw.indexOf('filename=invoice.bin'));
+      const b64 = part.slice(part.indexOf('\r\n\r\n') + 4, part.indexOf('\r\n--'));
+      expect(Buffer.from(b64.replace(/\r\n/g, ''), 'base64').equals(file)).toBe(true);
     } finally {
       await sys?.close();
       await server.close();
