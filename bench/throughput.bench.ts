@@ -220,7 +220,12 @@ async function main() {
     };
     const setup: Setup = { redisUrl, mongoUri, sinkPort, servers, postgres: mongo !== null, smtp, logs };
     const ratios: Array<{ api: number | null; workerApi: number | null; workerLibrary: number | null }> = [];
-    const fmt = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}×` : 'n/a');
+    const median = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+    };
+    const fmt = (xs: number[]) =>
+      xs.length ? `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}× (median ${median(xs).toFixed(2)}×)` : 'n/a';
     for (let round = 1; round <= ROUNDS; round++) {
       // Alternate which side goes first, so a machine that gets busier or quieter favours neither.
       const floorsFirst = round % 2 === 1;
