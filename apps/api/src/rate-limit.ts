@@ -1,5 +1,13 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { defineScript, ownKey, type AuthenticatedKey, type Config, type KeyRole, type Logger, type RedisClient as Redis } from '@mailroom/shared';
+import {
+  defineScript,
+  ownKey,
+  type AuthenticatedKey,
+  type Config,
+  type KeyRole,
+  type Logger,
+  type RedisClient as Redis,
+} from '@mailroom/shared';
 import { HttpError } from './http-error';
 
 const WINDOW_MS = 60_000;
@@ -37,10 +45,7 @@ export function createRateLimiter(redis: Redis, config: Pick<Config, 'queuePrefi
       let count: number;
       let ttlMs: number;
       try {
-        const r = (await hitScript(ownKey(config.queuePrefix, 'rate', key.keyId, String(window)), WINDOW_MS)) as [
-          number,
-          number,
-        ];
+        const r = (await hitScript(ownKey(config.queuePrefix, 'rate', key.keyId, String(window)), WINDOW_MS)) as [number, number];
         [count, ttlMs] = r;
       } catch (err) {
         // Limits protect us from floods; an unreachable Redis must not turn into refused requests here.
