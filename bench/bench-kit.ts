@@ -1,5 +1,5 @@
 /** Small helpers shared by the benchmark scripts: flags, percentiles, timestamped output, CPU used. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SendEmailInput } from '@mailroom/shared';
@@ -70,12 +70,23 @@ export function cpuMeter(pids: Record<string, number | undefined>, opts: { postg
  * A TypeScript entry point of the repository in its own node process (node itself, not the tsx
  * launcher, so pid, CPU and RSS are the app's own); resolves once its output matches `readyLine`.
  */
+/**
+ * Binds every thread of `pid` to the CPUs in `cpus` (`taskset -a -c`, e.g. "1"); threads it
+ * starts later inherit it. `--pin` of the throughput bench gives the process measured a core of
+ * its own and the servers around it the other.
+ */
+export function pinTo(pid: number, cpus: string): void {
+  execFileSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
+}
+
 export function startNode(
   name: string,
   entry: string,
   env: Record<string, string | undefined>,
   readyLine: RegExp,
   nodeArgs: string[] = [],
+  /** CPUs to bind the process to once it is ready (see pinTo). */
+  cpus?: string,
 ): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const c = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(REPO_ROOT, entry)], {
@@ -86,7 +97,9 @@ export function startNode(
     let out = '';
     const onData = (d: Buffer) => {
       out += d.toString();
-      if (readyLine.test(out)) resolve(c);
+      if (!readyLine.test(out)) return;
+      if (cpus) pinTo(c.pid!, cpus);
+      resolve(c);
     };
     c.stdout!.on('data', onData);
     c.stderr!.on('data', onData);

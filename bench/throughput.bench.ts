@@ -15,7 +15,7 @@
  * nodemailer send. `--rounds=N` repeats floors and legs N times, alternating which goes first.
  *
  *   pnpm exec tsx bench/throughput.bench.ts [--emails=5000] [--concurrency=64] [--rounds=1]
- *     [--via=api|library|both] [--chunk=200] [--workers=1] [--mongo-uri=…] [--redis-url=…]
+ *     [--via=api|library|both] [--chunk=200] [--workers=1] [--pin] [--mongo-uri=…] [--redis-url=…]
  */
 import type { ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
@@ -29,7 +29,7 @@ import {
   createWorkspaceRepository,
   loadConfig,
 } from '@mailroom/shared';
-import { arg, cpuMeter, invoice, pct, postEmails, rssMb, runBench, say, sleep, startNode, stop } from './bench-kit';
+import { arg, cpuMeter, invoice, pct, pinTo, postEmails, rssMb, runBench, say, sleep, startNode, stop } from './bench-kit';
 import { logCeiling, smtpCeiling } from './ceilings';
 import { enqueueFloor, workerFloor } from './floors/process-floors';
 import { startFerretdb } from '../infra/dev/ferretdb';
@@ -51,8 +51,23 @@ const CPU_PROF = arg('cpu-prof', '');
 /** Node flags that make a process write its CPU profiles (one a thread) into a folder of its own under --cpu-prof's. */
 const profile = (name: string) => (CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}/${name}-${Date.now()}`] : []);
 
-function child(name: string, entry: string, env: Record<string, string | undefined>, readyLine: RegExp): Promise<ChildProcess> {
-  return startNode(name, entry, env, readyLine, name === 'worker' || name === 'api' ? profile(name) : []);
+/**
+ * `--pin`: the process measured (the API in the API leg, the worker in the library leg, each
+ * floor) is bound to CPU 1 and everything else (this bench, Redis, the sink, FerretDB,
+ * PostgreSQL, the worker of the API leg) to CPU 0, so the process measured and its floor each
+ * have a core to themselves and are not preempted by the servers around them.
+ */
+const PIN = process.argv.includes('--pin');
+const MEASURED_CPU = PIN ? '1' : undefined;
+
+function child(
+  name: string,
+  entry: string,
+  env: Record<string, string | undefined>,
+  readyLine: RegExp,
+  cpus?: string,
+): Promise<ChildProcess> {
+  return startNode(name, entry, env, readyLine, name === 'worker' || name === 'api' ? profile(name) : [], cpus);
 }
 
 /** `servers`: the sink's and the databases' pids (when we started them), for the CPU line. */
@@ -95,10 +110,12 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<Leg> {
   await client.db(config.logsMongo.db).dropDatabase();
   const children: ChildProcess[] = [];
   try {
-    const api = via === 'api' ? await child('api', 'apps/api/src/main.ts', env, /api listening/) : null;
+    const api = via === 'api' ? await child('api', 'apps/api/src/main.ts', env, /api listening/, MEASURED_CPU) : null;
     if (api) children.push(api);
     const workers = await Promise.all(
-      Array.from({ length: WORKERS }, () => child('worker', 'apps/worker/src/main.ts', env, /worker ready/)),
+      Array.from({ length: WORKERS }, () =>
+        child('worker', 'apps/worker/src/main.ts', env, /worker ready/, via === 'library' ? MEASURED_CPU : undefined),
+      ),
     );
     children.push(...workers);
     const base = `http://127.0.0.1:${env.PORT}`;
@@ -197,6 +214,8 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<Leg> {
 }
 
 async function main() {
+  // Everything this bench starts inherits CPU 0; the processes measured move to CPU 1 once ready.
+  if (PIN) pinTo(process.pid, '0');
   const redis = arg('redis-url', '') ? null : await startRedis();
   const redisUrl = arg('redis-url', '') || redis!.url;
   // PostgreSQL: a scratch database, tuned as every FerretDB-on-PostgreSQL of ours, dropped at stop().
@@ -232,10 +251,10 @@ async function main() {
       let fa: Awaited<ReturnType<typeof enqueueFloor>> | null = null;
       let fb: Awaited<ReturnType<typeof workerFloor>> | null = null;
       const floors = async () => {
-        fa = VIA !== 'library' ? await enqueueFloor(redisUrl, EMAILS, CONCURRENCY, invoice, profile('enqueue-floor')) : null;
+        fa = VIA !== 'library' ? await enqueueFloor(redisUrl, EMAILS, CONCURRENCY, invoice, profile('enqueue-floor'), MEASURED_CPU) : null;
         if (fa)
           say(`floor (a) HTTP enqueue (Express 5 + express.json() + zod + one BullMQ add): ${fa.rate.toFixed(0)} requests/s; ${fa.line}`);
-        fb = await workerFloor(redisUrl, sinkPort, EMAILS, CHUNK, invoice, profile('worker-floor'));
+        fb = await workerFloor(redisUrl, sinkPort, EMAILS, CHUNK, invoice, profile('worker-floor'), MEASURED_CPU);
         say(`floor (b) worker (BullMQ job + one pooled nodemailer send → sink): ${fb.rate.toFixed(0)} emails/s; ${fb.line}`);
       };
       let viaApi: Leg | null = null;

@@ -24,6 +24,7 @@ export async function enqueueFloor(
   concurrency: number,
   body: (i: number) => unknown,
   nodeArgs: string[] = [],
+  cpus?: string,
 ): Promise<FloorResult> {
   const port = await getFreePort();
   const prefix = `{floor-enqueue-${Date.now().toString(36)}}`;
@@ -33,6 +34,7 @@ export async function enqueueFloor(
     { PORT: String(port), REDIS_URL: redisUrl, QUEUE_PREFIX: prefix },
     /floor listening/,
     nodeArgs,
+    cpus,
   );
   try {
     const meter = cpuMeter({ 'enqueue floor': app.pid }, { postgres: false });
@@ -58,6 +60,7 @@ export async function workerFloor(
   chunk: number,
   email: (i: number) => SendEmailInput,
   nodeArgs: string[] = [],
+  cpus?: string,
 ): Promise<FloorResult> {
   const prefix = `{floor-worker-${Date.now().toString(36)}}`;
   const worker = await startNode(
@@ -66,6 +69,7 @@ export async function workerFloor(
     { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, SMTP_PORT: String(sinkPort) },
     /floor ready/,
     nodeArgs,
+    cpus,
   );
   const connection = createRedis(redisUrl, 'client');
   const queue = createSendEmailQueue(connection, prefix, 5, 30_000);
