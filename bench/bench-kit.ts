@@ -76,7 +76,15 @@ export function cpuMeter(pids: Record<string, number | undefined>, opts: { postg
  * its own and the servers around it the other.
  */
 export function pinTo(pid: number, cpus: string): void {
-  execFileSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
+  // taskset -a fails when one of the threads it listed has exited meanwhile: try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
+      return;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+    }
+  }
 }
 
 export function startNode(
