@@ -40,13 +40,6 @@ export async function startApiServer(config: Config, log: Logger, overrides: Par
   const redis = createRedis(config.redisUrl, 'client');
   // ioredis reconnects by itself; log instead of letting it print unhandled errors.
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
-  // The per-request commands of our own keys (rate limit, idempotency) on a second connection
-  // that pipelines the commands of concurrent requests into one write (ioredis writes them once a
-  // turn of the event loop). Not on `redis`: BullMQ defines its 64 scripts as commands of the
-  // connection it is given, and ioredis copies every command of a connection onto each pipeline
-  // it builds, which cost more than the pipelining saved (docs/performance.md).
-  const own = createRedis(config.redisUrl, 'client', { enableAutoPipelining: true });
-  own.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const dbs = await connectDatabases(config, 'mailroom-api');
   const workspaces = createWorkspaceRepository(dbs.main);
   await workspaces.ensureIndexes();
@@ -81,10 +74,10 @@ export async function startApiServer(config: Config, log: Logger, overrides: Par
     settings,
     logs,
     sendQueue,
-    idempotency: createIdempotencyStore(own, config.queuePrefix),
+    idempotency: createIdempotencyStore(redis, config.queuePrefix),
     suppressions,
     activity,
-    requireKey: withRateLimit(createKeyAuth(workspaces), createRateLimiter(own, config, log)),
+    requireKey: withRateLimit(createKeyAuth(workspaces), createRateLimiter(redis, config, log)),
     boardQueues,
     deliveryEvents,
     trackingSettings: createCachedTrackingSettings(createTrackingSettingsRepository(dbs.main), redis, config.queuePrefix),
@@ -115,7 +108,6 @@ export async function startApiServer(config: Config, log: Logger, overrides: Par
       server.closeAllConnections();
       for (const q of boardQueues) await q.close();
       await redis.quit().catch(() => redis.disconnect());
-      await own.quit().catch(() => own.disconnect());
       await dbs.close();
     },
   };

@@ -1,13 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import {
-  defineScript,
-  ownKey,
-  type AuthenticatedKey,
-  type Config,
-  type KeyRole,
-  type Logger,
-  type RedisClient as Redis,
-} from '@mailroom/shared';
+import { ownKey, type AuthenticatedKey, type Config, type KeyRole, type Logger, type RedisClient as Redis } from '@mailroom/shared';
 import { HttpError } from './http-error';
 
 const WINDOW_MS = 60_000;
@@ -35,8 +27,6 @@ export interface RateLimiter {
  * under the queue prefix, so in a Redis Cluster they share the queues' hash slot.
  */
 export function createRateLimiter(redis: Redis, config: Pick<Config, 'queuePrefix' | 'rateLimit'>, log: Logger): RateLimiter {
-  // Run by its SHA: the script's text goes to Redis once per connection, not with every request.
-  const hitScript = defineScript(redis, 'mailroomRateLimitHit', HIT_SCRIPT, 1);
   return {
     async hit(key, res) {
       const limit = config.rateLimit[key.role];
@@ -45,7 +35,10 @@ export function createRateLimiter(redis: Redis, config: Pick<Config, 'queuePrefi
       let count: number;
       let ttlMs: number;
       try {
-        const r = (await hitScript(ownKey(config.queuePrefix, 'rate', key.keyId, String(window)), WINDOW_MS)) as [number, number];
+        const r = (await redis.eval(HIT_SCRIPT, 1, ownKey(config.queuePrefix, 'rate', key.keyId, String(window)), WINDOW_MS)) as [
+          number,
+          number,
+        ];
         [count, ttlMs] = r;
       } catch (err) {
         // Limits protect us from floods; an unreachable Redis must not turn into refused requests here.

@@ -24,8 +24,6 @@ export interface SendResult {
   providerMessageId: string | null;
 }
 
-const NO_EARLIER_ATTEMPTS = { sent: null, unknown: false } as const;
-
 /** How long the send path keeps retrying a Redis write that must not be lost (see untilRedisAnswers). */
 const REDIS_RETRY_MS = 20_000;
 
@@ -93,12 +91,7 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
 
-    // What earlier attempts left (one Redis read), unless this is the job's first start: BullMQ
-    // counts every start in the job's hash (`ats`) before handing it over, so a count of 1 means
-    // no attempt ran before (an email id is one job). The hand-off mark covers the rest: an
-    // attempt that still finds an earlier attempt's mark at its final dot looks again below.
-    const firstStart = job.attemptsStarted === 1 && job.attemptsMade === 0;
-    const earlier = firstStart ? NO_EARLIER_ATTEMPTS : await outbox.earlierAttempts(data.emailId);
+    const earlier = await outbox.earlierAttempts(data.emailId);
 
     let transport: ResolvedTransport;
     try {
@@ -229,14 +222,8 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     } catch (err) {
       const n = normalizeSendError(err, sendMethod);
       if (handOff.state === 'taken') {
-        // No final dot went out from this attempt. An earlier one's mark: it may have been accepted.
-        const again = await untilRedisAnswers(() => outbox.earlierAttempts(data.emailId));
-        if (again.sent) {
-          await recordSent(again.sent.providerMessageId, again.sent.sentAt ?? new Date().toISOString());
-          return { status: 'already-sent', providerMessageId: again.sent.providerMessageId };
-        }
         await recordUnknown(
-          'Another attempt of this email holds its hand-off mark: it handed the email to the mail server, or is doing so; whether it was accepted is unknown.',
+          'Another attempt was handing this email to the mail server at the same time; whether it was accepted is unknown.',
         );
         throw new UnrecoverableError('EHANDOFF_UNKNOWN: another attempt holds the hand-off');
       }
