@@ -132,8 +132,13 @@ describe('Prometheus metrics from the API, the worker and the scheduler', () => 
       body: { to: `bounce@${SIM}`, type: 'digest', subject: 'Digest', text: 'Hi' },
     });
     await waitFor(async () => (await findEntry(logsDb, failed.body.id))?.status === 'send_failed');
-    const final = await scrape(workerUrl);
-    const failures = final.samples.filter((s) => s.name === 'mailroom_emails_send_failed_total' && s.labels.send_method === 'managed');
+    // Counted once the entry is written and its webhook message enqueued: a moment after the entry shows.
+    const failuresOf = async () =>
+      (await scrape(workerUrl)).samples.filter((s) => s.name === 'mailroom_emails_send_failed_total' && s.labels.send_method === 'managed');
+    const failures = await waitFor(async () => {
+      const f = await failuresOf();
+      return f.length > 0 ? f : null;
+    });
     expect(failures.reduce((n, s) => n + s.value, 0)).toBe(1);
     expect(failures[0]!.labels.error_code).toMatch(/^[A-Z0-9_]+$/);
   });
