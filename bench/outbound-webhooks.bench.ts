@@ -40,6 +40,7 @@ import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
 import { startWebhookReceiver } from '../infra/dev/webhook-receiver';
+import { sendOutcome } from '../tests/support/send-outcome';
 
 const EMAILS = Number(arg('emails', '2000'));
 const ROUNDS = Number(arg('rounds', '2'));
@@ -51,31 +52,17 @@ const invoice = (i: number): SendEmailInput => ({ ...benchInvoice(i), metadata: 
 /** A `sent` outcome as the worker records it. */
 function outcome(workspaceId: string, i: number): SendOutcome {
   const id = newId('em');
-  const now = new Date().toISOString();
   const c = invoice(i);
-  return {
+  return sendOutcome({
     id,
     workspaceId,
-    status: 'sent',
     recipient: c.to as string,
-    type: 'invoice',
-    from: 'Mailroom <bench@mailroom.test>',
     subject: c.subject,
-    sendMethod: 'managed',
-    messageId: `<${id}@mailroom.test>`,
     providerMessageId: `q${i}`,
-    error: null,
-    errorCode: null,
-    errorHint: null,
-    attempts: 1,
-    nextRetryAt: null,
     reference: c.reference ?? null,
     metadata: c.metadata ?? null,
-    resendOf: null,
-    createdAt: now,
-    sentAt: now,
     content: { to: c.to as string, subject: c.subject, html: c.html },
-  };
+  });
 }
 
 /**

@@ -4,6 +4,7 @@ import { signMailroomWebhook } from '../../apps/api/src/webhooks/mailroom';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
 import { comparable, randomEvents, rng, shuffledWithDuplicates } from '../unit/email-events.gen';
 import { findEntry } from '../support/log-entry';
+import { sendOutcome } from '../support/send-outcome';
 
 const SIM = 'simulator.mailroom.test';
 const SECRET = 'whsec-test-0123456789abcdef';
@@ -113,29 +114,20 @@ describe('mailroom webhooks: signed events in, applied to the log', () => {
       for (let run = 0; run < 3; run++) {
         const id = `em_01KP${String(seed).padStart(2, '0')}${run}${'A'.repeat(19)}`;
         const sentAt = '2026-03-01T10:00:00.000Z';
-        await logRepo.recordOutcome({
-          id,
-          workspaceId: ws.id,
-          status: 'sent',
-          recipient: 'p@x.test',
-          type: 'other',
-          from: 'f@x.test',
-          subject: 's',
-          sendMethod: 'managed',
-          messageId: `<${id}@x.test>`,
-          providerMessageId: null,
-          error: null,
-          errorCode: null,
-          errorHint: null,
-          attempts: 1,
-          nextRetryAt: null,
-          reference: null,
-          metadata: null,
-          resendOf: null,
-          createdAt: sentAt,
-          sentAt,
-          content: { to: 'p@x.test', subject: 's', text: 't' },
-        });
+        await logRepo.recordOutcome(
+          sendOutcome({
+            id,
+            workspaceId: ws.id,
+            recipient: 'p@x.test',
+            type: 'other',
+            from: 'f@x.test',
+            subject: 's',
+            messageId: `<${id}@x.test>`,
+            createdAt: sentAt,
+            sentAt,
+            content: { to: 'p@x.test', subject: 's', text: 't' },
+          }),
+        );
         const events: DeliveryEvent[] = shuffledWithDuplicates(r, base).map((e) => ({ ...e, emailId: id }));
         while (events.length) await repo.applyBatch(events.splice(0, 1 + r.int(4)));
         const { _id, eventsVersion, updatedAt, messageId, ...doc } = (await findEntry(logs(), id))!;

@@ -11,6 +11,7 @@ import {
   type MessageEntryFields,
   type SendOutcome,
 } from '@mailroom/shared';
+import { sendOutcome } from '../support/send-outcome';
 
 const base = {
   REDIS_URL: 'redis://127.0.0.1:6379',
@@ -58,29 +59,16 @@ describe('outbound webhooks configuration', () => {
 
 describe('outbound webhook messages', () => {
   const id = newId('em');
-  const outcome = (status: SendOutcome['status']): SendOutcome => ({
-    id,
-    workspaceId: 'ws_1',
-    status,
-    recipient: 'a@example.com',
-    type: 'invoice',
-    from: 'A <a@acme.test>',
-    subject: 'Invoice',
-    sendMethod: 'managed',
-    messageId: `<${id}@acme.test>`,
-    providerMessageId: null,
-    error: null,
-    errorCode: null,
-    errorHint: null,
-    attempts: 1,
-    nextRetryAt: null,
-    reference: null,
-    metadata: null,
-    resendOf: null,
-    createdAt: '2026-12-02T10:00:00.000Z',
-    sentAt: '2026-12-02T10:00:01.000Z',
-    content: { to: 'a@example.com', subject: 'Invoice', text: 'x' },
-  });
+  const outcome = (status: SendOutcome['status']): SendOutcome =>
+    sendOutcome({
+      id,
+      workspaceId: 'ws_1',
+      status,
+      from: 'A <a@acme.test>',
+      messageId: `<${id}@acme.test>`,
+      createdAt: '2026-12-02T10:00:00.000Z',
+      sentAt: '2026-12-02T10:00:01.000Z',
+    });
 
   it('when the same change is made into a message twice, then id and body are identical; a retry between attempts makes none', () => {
     expect(outcomeMessage(outcome('queued'))).toBeNull();
