@@ -1,8 +1,9 @@
-import { createEmailLogRepository } from '@mailroom/shared';
+import { createEmailLogRepository, newId } from '@mailroom/shared';
 import { startSmtpSink, type SmtpSink } from '../../infra/dev/smtp-sink';
 import { createPreviewTokens } from '../../apps/api/src/preview';
 import { startTestSystem, waitFor, type TestSystem } from '../support/system';
 import { findEntry, logEntry } from '../support/log-entry';
+import { sendOutcome } from '../support/send-outcome';
 
 const SIM = 'simulator.mailroom.test';
 const PDF = Buffer.from('%PDF-1.4 a small invoice').toString('base64');
@@ -118,5 +119,36 @@ describe('what was sent: GET /v1/email-logs/:id/content and the preview', () => 
     const html = await (await fetch(sys.api.url + link.body.url)).text();
     expect(html).toContain('&#60;b&#62;not bold&#60;/b&#62; &#38; more');
     expect(html).toContain('<pre');
+  });
+});
+
+describe('an entry is never visible without its content', () => {
+  let sys: TestSystem;
+  beforeAll(async () => {
+    sys = await startTestSystem({ env: { MANAGED_SMTP_URL: 'smtp://127.0.0.1:1' }, worker: false });
+  });
+  afterAll(async () => {
+    await sys?.close();
+  });
+
+  it("when an outcome's content cannot be written, then its entry is not written either, and both go in on the next write", async () => {
+    const db = sys.mongo.db(sys.config.logsMongo.db);
+    const repo = createEmailLogRepository(db);
+    await repo.ensureIndexes();
+    const ws = await sys.createWorkspace('Order');
+    const id = newId('em');
+    // A content over MongoDB's 16 MiB document limit: its insert fails, as any failed write of the content would.
+    const huge = sendOutcome({
+      id,
+      workspaceId: ws.id,
+      content: { to: 'a@example.com', subject: 'Huge', text: 'x'.repeat(17 * 1024 * 1024) },
+    });
+    await expect(repo.recordOutcome(huge)).rejects.toThrow();
+    // The caller (the outbox) stages the outcome; meanwhile the log shows nothing it cannot open.
+    expect(await findEntry(db, id)).toBeNull();
+    // The staged outcome written again, now with a content that fits (as after a transient failure).
+    expect(await repo.recordOutcome({ ...huge, content: { to: 'a@example.com', subject: 'Huge', text: 'x' } })).toBe(true);
+    expect(await findEntry(db, id)).toMatchObject({ status: 'sent' });
+    expect(await repo.getContent(ws.id, id)).toMatchObject({ text: 'x' });
   });
 });

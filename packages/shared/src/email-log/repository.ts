@@ -86,17 +86,17 @@ export function createEmailLogRepository(db: Db): EmailLogRepository {
   // so a busy worker writes its outcomes in batches of ~50 (an entry shows up at most 100 ms later).
   const outcomes = createBatcher<SendOutcome, boolean>(
     async (batch) => {
-      // Content and entries at once: a replay after a crash between the two rewrites both.
-      const [existing, contentExisting] = await Promise.all([
-        insertIgnoringDuplicates(
-          logs,
-          batch.map((o) => ({ _id: o.id, ...outcomeFields(o), ...NEW_ENTRY_FIELDS }) as EmailLogDoc),
-        ),
-        insertIgnoringDuplicates(
-          contents,
-          batch.map((o) => ({ ...o.content, _id: o.id, workspaceId: o.workspaceId, sentAt: new Date(o.sentAt) })),
-        ),
-      ]);
+      // The content first, then the entries: an entry is never visible (listed, opened, resent)
+      // before its content, which the detail, preview and resend read. A replay after a crash
+      // between the two finds the content there and writes the entry.
+      const contentExisting = await insertIgnoringDuplicates(
+        contents,
+        batch.map((o) => ({ ...o.content, _id: o.id, workspaceId: o.workspaceId, sentAt: new Date(o.sentAt) })),
+      );
+      const existing = await insertIgnoringDuplicates(
+        logs,
+        batch.map((o) => ({ _id: o.id, ...outcomeFields(o), ...NEW_ENTRY_FIELDS }) as EmailLogDoc),
+      );
       return Promise.all(
         batch.map((o, i) => {
           if (existing.has(i)) return writeExisting(o).catch(toError);
