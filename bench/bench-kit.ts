@@ -67,10 +67,6 @@ export function cpuMeter(pids: Record<string, number | undefined>, opts: { postg
 }
 
 /**
- * A TypeScript entry point of the repository in its own node process (node itself, not the tsx
- * launcher, so pid, CPU and RSS are the app's own); resolves once its output matches `readyLine`.
- */
-/**
  * Binds every thread of `pid` to the CPUs in `cpus` (`taskset -a -c`, e.g. "1"); threads it
  * starts later inherit it. `--pin` of the throughput bench gives the process measured a core of
  * its own and the servers around it the other.
@@ -87,6 +83,10 @@ export function pinTo(pid: number, cpus: string): void {
   }
 }
 
+/**
+ * A TypeScript entry point of the repository in its own node process (node itself, not the tsx
+ * launcher, so pid, CPU and RSS are the app's own); resolves once its output matches `readyLine`.
+ */
 export function startNode(
   name: string,
   entry: string,

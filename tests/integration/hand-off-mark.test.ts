@@ -84,7 +84,7 @@ async function startRecordingServer(opts: {
         if (cut) return;
         tx.dotAt = Date.now();
         tx.raw = Buffer.concat(chunks);
-        tx.mailroomId ??= /X-Mailroom-Id: (\S+)/i.exec(Buffer.concat(chunks).toString())?.[1];
+        tx.mailroomId ??= /X-Mailroom-Id: (\S+)/i.exec(tx.raw.toString())?.[1];
         void opts.redis.get(opts.markKey(tx.mailroomId ?? '')).then((mark) => {
           tx.markAtDot = mark;
           const step = opts.onDot?.({ stream, socket, tx, n: i }) ?? 'accept';
@@ -133,6 +133,26 @@ describe('the hand-off mark sits right before the final dot of DATA', () => {
       env: { MANAGED_SMTP_URL: smtpUrl, REDIS_URL: redis.url, SEND_ATTEMPTS: '3', WEBHOOK_SECRET, EVENTS_BATCH_WAIT_MS: '5' },
     });
   }
+  /**
+   * Runs `fn` against a recording SMTP server (`opts`, the mark's key filled in) and a system
+   * whose worker sends through it, with a namespace of its own; closes both.
+   */
+  async function withRecordingSystem(
+    opts: Omit<Parameters<typeof startRecordingServer>[0], 'redis' | 'markKey'>,
+    fn: (ctx: { sys: TestSystem; server: Awaited<ReturnType<typeof startRecordingServer>>; prefix: string }) => Promise<void>,
+  ): Promise<void> {
+    let prefix = '';
+    const server = await startRecordingServer({ ...opts, redis: client, markKey: (id) => ownKey(prefix, 'handing-off', id) });
+    let sys: TestSystem | undefined;
+    try {
+      sys = await systemFor(server.url);
+      prefix = sys.config.queuePrefix;
+      await fn({ sys, server, prefix });
+    } finally {
+      await sys?.close();
+      await server.close();
+    }
+  }
   const send = async (sys: TestSystem, key: string, subject: string) => {
     const r = await sys.request('POST', '/v1/emails', {
       key,
@@ -149,181 +169,133 @@ describe('the hand-off mark sits right before the final dot of DATA', () => {
 
   it('when the mark is held back, then the server has the body without the final dot until the mark is in Redis', async () => {
     const PAUSE_MS = 1000;
-    let sys: TestSystem | undefined;
-    let prefix = '';
-    const server = await startRecordingServer({
-      redis: client,
-      markKey: (id) => ownKey(prefix, 'handing-off', id),
-      pauseWritesMs: PAUSE_MS,
-    });
-    try {
-      sys = await systemFor(server.url);
-      prefix = sys.config.queuePrefix;
-      const ws = await sys.createWorkspace('Mark');
-      const id = await send(sys, ws.keys.send, 'Held back');
-      await entryOf(sys, id, (e) => e.status === 'sent');
-      const [tx] = server.transactions;
-      process.stdout.write(
-        `[hand-off] body at +0 ms (mark ${tx?.markAtBody ?? 'absent'}), final dot at +${tx!.dotAt! - tx!.bodyAt!} ms (mark ${tx?.markAtDot ? 'present' : 'absent'})\n`,
-      );
-      expect(server.transactions).toHaveLength(1);
-      expect(tx!.mailroomId).toBe(id);
-      // The body arrived with no mark; the final dot only once the mark could be written.
-      expect(tx!.markAtBody).toBeNull();
-      expect(tx!.markAtDot).toEqual(expect.any(String));
-      // The pause began no earlier than it was asked for, and the dot came only after it ended.
-      expect(tx!.dotAt!).toBeGreaterThanOrEqual(server.pausedAt() + PAUSE_MS - 20);
-    } finally {
-      await sys?.close();
-      await server.close();
-    }
+    await withRecordingSystem(
+      {
+        pauseWritesMs: PAUSE_MS,
+      },
+      async ({ sys, server }) => {
+        const ws = await sys.createWorkspace('Mark');
+        const id = await send(sys, ws.keys.send, 'Held back');
+        await entryOf(sys, id, (e) => e.status === 'sent');
+        const [tx] = server.transactions;
+        process.stdout.write(
+          `[hand-off] body at +0 ms (mark ${tx?.markAtBody ?? 'absent'}), final dot at +${tx!.dotAt! - tx!.bodyAt!} ms (mark ${tx?.markAtDot ? 'present' : 'absent'})\n`,
+        );
+        expect(server.transactions).toHaveLength(1);
+        expect(tx!.mailroomId).toBe(id);
+        // The body arrived with no mark; the final dot only once the mark could be written.
+        expect(tx!.markAtBody).toBeNull();
+        expect(tx!.markAtDot).toEqual(expect.any(String));
+        // The pause began no earlier than it was asked for, and the dot came only after it ended.
+        expect(tx!.dotAt!).toBeGreaterThanOrEqual(server.pausedAt() + PAUSE_MS - 20);
+      },
+    );
   });
 
   it('when 100 emails go through a pooled transport, then the mark is in Redis at every final dot', async () => {
-    let sys: TestSystem | undefined;
-    let prefix = '';
-    const server = await startRecordingServer({ redis: client, markKey: (id) => ownKey(prefix, 'handing-off', id) });
-    try {
-      sys = await systemFor(server.url);
-      prefix = sys.config.queuePrefix;
+    await withRecordingSystem({}, async ({ sys, server }) => {
       const ws = await sys.createWorkspace('Pool');
-      const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => send(sys!, ws.keys.send, `Pooled ${i}`)));
+      const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => send(sys, ws.keys.send, `Pooled ${i}`)));
       await waitFor(async () => server.transactions.filter((t) => t.markAtDot !== undefined).length >= 100, 20_000, '100 final dots');
       expect(server.transactions.map((t) => t.mailroomId).sort()).toEqual([...ids].sort());
       expect(server.transactions.filter((t) => !t.markAtDot)).toEqual([]);
-    } finally {
-      await sys?.close();
-      await server.close();
-    }
+    });
   });
 
   it("when a message is larger than the gate's 64 KiB blocks, then it arrives whole, its body before the mark and the final dot after it", async () => {
     const PAUSE_MS = 800;
-    let sys: TestSystem | undefined;
-    let prefix = '';
-    const server = await startRecordingServer({
-      redis: client,
-      markKey: (id) => ownKey(prefix, 'handing-off', id),
-      pauseWritesMs: PAUSE_MS,
-    });
-    try {
-      sys = await systemFor(server.url);
-      prefix = sys.config.queuePrefix;
-      const ws = await sys.createWorkspace('Large');
-      // 300 KB of bytes no two blocks share: a block lost, doubled or out of order changes the decoded file.
-      const file = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919 + (i >> 8)) & 0xff));
-      const r = await sys.request('POST', '/v1/emails', {
-        key: ws.keys.send,
-        body: {
-          to: 'someone@example.com',
-          type: 'invoice',
-          subject: 'Large',
-          text: 'The invoice is attached.',
-          attachments: [{ filename: 'invoice.bin', content: file.toString('base64'), contentType: 'application/octet-stream' }],
-        },
-      });
-      expect(r.status).toBe(202);
-      const id = r.body.id as string;
-      await entryOf(sys, id, (e) => e.status === 'sent');
-      const [tx] = server.transactions;
-      expect(server.transactions).toHaveLength(1);
-      expect(tx!.markAtBody).toBeNull();
-      expect(tx!.markAtDot).toEqual(expect.any(String));
-      expect(tx!.dotAt!).toBeGreaterThanOrEqual(server.pausedAt() + PAUSE_MS - 20);
-      // The attachment's base64 part, decoded, is the file.
-      const raw = tx!.raw!.toString('latin1');
-      const part = raw.slice(raw.indexOf('filename=invoice.bin'));
-      const b64 = part.slice(part.indexOf('\r\n\r\n') + 4, part.indexOf('\r\n--'));
-      expect(Buffer.from(b64.replace(/\r\n/g, ''), 'base64').equals(file)).toBe(true);
-    } finally {
-      await sys?.close();
-      await server.close();
-    }
+    await withRecordingSystem(
+      {
+        pauseWritesMs: PAUSE_MS,
+      },
+      async ({ sys, server }) => {
+        const ws = await sys.createWorkspace('Large');
+        // 300 KB of bytes no two blocks share: a block lost, doubled or out of order changes the decoded file.
+        const file = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919 + (i >> 8)) & 0xff));
+        const r = await sys.request('POST', '/v1/emails', {
+          key: ws.keys.send,
+          body: {
+            to: 'someone@example.com',
+            type: 'invoice',
+            subject: 'Large',
+            text: 'The invoice is attached.',
+            attachments: [{ filename: 'invoice.bin', content: file.toString('base64'), contentType: 'application/octet-stream' }],
+          },
+        });
+        expect(r.status).toBe(202);
+        const id = r.body.id as string;
+        await entryOf(sys, id, (e) => e.status === 'sent');
+        const [tx] = server.transactions;
+        expect(server.transactions).toHaveLength(1);
+        expect(tx!.markAtBody).toBeNull();
+        expect(tx!.markAtDot).toEqual(expect.any(String));
+        expect(tx!.dotAt!).toBeGreaterThanOrEqual(server.pausedAt() + PAUSE_MS - 20);
+        // The attachment's base64 part, decoded, is the file.
+        const raw = tx!.raw!.toString('latin1');
+        const part = raw.slice(raw.indexOf('filename=invoice.bin'));
+        const b64 = part.slice(part.indexOf('\r\n\r\n') + 4, part.indexOf('\r\n--'));
+        expect(Buffer.from(b64.replace(/\r\n/g, ''), 'base64').equals(file)).toBe(true);
+      },
+    );
   });
 
   it('when the connection is cut in the middle of the body, before the mark, then the email is retried normally and sent once', async () => {
-    let sys: TestSystem | undefined;
-    let prefix = '';
-    const server = await startRecordingServer({
-      redis: client,
-      markKey: (id) => ownKey(prefix, 'handing-off', id),
-      // The mark waits for Redis while the body arrives (the pause outlasts any delay before the
-      // body, so the mark cannot be set yet), and the first transaction is cut then.
-      pauseWritesMs: 1000,
-      onBody: ({ n }) => (n === 0 ? 'cut' : 'accept'),
-    });
-    try {
-      sys = await systemFor(server.url);
-      prefix = sys.config.queuePrefix;
-      const ws = await sys.createWorkspace('Cut');
-      const id = await send(sys, ws.keys.send, 'Cut mid-body');
-      const e = await entryOf(sys, id, (x) => x.status !== 'queued');
-      expect(e).toMatchObject({ status: 'sent', attempts: 2, errorCode: null });
-      expect(server.transactions).toHaveLength(2);
-      expect(server.transactions[0]!.dotAt).toBeUndefined();
-      expect(server.accepted(id)).toBe(1);
-    } finally {
-      await sys?.close();
-      await server.close();
-    }
+    await withRecordingSystem(
+      {
+        // The mark waits for Redis while the body arrives (the pause outlasts any delay before the
+        // body, so the mark cannot be set yet), and the first transaction is cut then.
+        pauseWritesMs: 1000,
+        onBody: ({ n }) => (n === 0 ? 'cut' : 'accept'),
+      },
+      async ({ sys, server }) => {
+        const ws = await sys.createWorkspace('Cut');
+        const id = await send(sys, ws.keys.send, 'Cut mid-body');
+        const e = await entryOf(sys, id, (x) => x.status !== 'queued');
+        expect(e).toMatchObject({ status: 'sent', attempts: 2, errorCode: null });
+        expect(server.transactions).toHaveLength(2);
+        expect(server.transactions[0]!.dotAt).toBeUndefined();
+        expect(server.accepted(id)).toBe(1);
+      },
+    );
   });
 
   it('when the server answers the final dot with 451, then the answer is known and the email is retried', async () => {
-    let sys: TestSystem | undefined;
-    let prefix = '';
-    const server = await startRecordingServer({
-      redis: client,
-      markKey: (id) => ownKey(prefix, 'handing-off', id),
-      onDot: ({ n }) => (n === 0 ? Object.assign(new Error('4.3.0 Try again later'), { responseCode: 451 }) : 'accept'),
-    });
-    try {
-      sys = await systemFor(server.url);
-      prefix = sys.config.queuePrefix;
-      const ws = await sys.createWorkspace('451');
-      const id = await send(sys, ws.keys.send, 'Answered 451');
-      const e = await entryOf(sys, id, (x) => x.status !== 'queued');
-      expect(e).toMatchObject({ status: 'sent', attempts: 2, errorCode: null });
-      expect(server.transactions).toHaveLength(2);
-    } finally {
-      await sys?.close();
-      await server.close();
-    }
+    await withRecordingSystem(
+      {
+        onDot: ({ n }) => (n === 0 ? Object.assign(new Error('4.3.0 Try again later'), { responseCode: 451 }) : 'accept'),
+      },
+      async ({ sys, server }) => {
+        const ws = await sys.createWorkspace('451');
+        const id = await send(sys, ws.keys.send, 'Answered 451');
+        const e = await entryOf(sys, id, (x) => x.status !== 'queued');
+        expect(e).toMatchObject({ status: 'sent', attempts: 2, errorCode: null });
+        expect(server.transactions).toHaveLength(2);
+      },
+    );
   });
 
   it('when the connection is lost after the final dot and before the answer, then the email is EHANDOFF_UNKNOWN and never sent again', async () => {
-    let sys: TestSystem | undefined;
-    let prefix = '';
-    const server = await startRecordingServer({
-      redis: client,
-      markKey: (id) => ownKey(prefix, 'handing-off', id),
-      onDot: () => 'cut',
-    });
-    try {
-      sys = await systemFor(server.url);
-      prefix = sys.config.queuePrefix;
-      const ws = await sys.createWorkspace('Lost');
-      const id = await send(sys, ws.keys.send, 'Lost after the dot');
-      const e = await entryOf(sys, id, (x) => x.status !== 'queued');
-      expect(e).toMatchObject({ status: 'send_failed', errorCode: 'EHANDOFF_UNKNOWN', attempts: 1 });
-      expect(e.errorHint).toMatch(/cannot tell whether/);
-      expect(e.error).toMatch(/after the whole email was sent/);
-      // Not retried: one transaction, and the mark stays for any later attempt to see.
-      await new Promise((r) => setTimeout(r, 300));
-      expect(server.transactions).toHaveLength(1);
-      expect(await client.get(ownKey(prefix, 'handing-off', id))).toEqual(expect.any(String));
-    } finally {
-      await sys?.close();
-      await server.close();
-    }
+    await withRecordingSystem(
+      {
+        onDot: () => 'cut',
+      },
+      async ({ sys, server, prefix }) => {
+        const ws = await sys.createWorkspace('Lost');
+        const id = await send(sys, ws.keys.send, 'Lost after the dot');
+        const e = await entryOf(sys, id, (x) => x.status !== 'queued');
+        expect(e).toMatchObject({ status: 'send_failed', errorCode: 'EHANDOFF_UNKNOWN', attempts: 1 });
+        expect(e.errorHint).toMatch(/cannot tell whether/);
+        expect(e.error).toMatch(/after the whole email was sent/);
+        // Not retried: one transaction, and the mark stays for any later attempt to see.
+        await new Promise((r) => setTimeout(r, 300));
+        expect(server.transactions).toHaveLength(1);
+        expect(await client.get(ownKey(prefix, 'handing-off', id))).toEqual(expect.any(String));
+      },
+    );
   });
 
   it('when an EHANDOFF_UNKNOWN entry later gets provider events, then they apply, the error is cleared and the timeline says the event resolved it', async () => {
-    let sys: TestSystem | undefined;
-    let prefix = '';
-    const server = await startRecordingServer({ redis: client, markKey: (id) => ownKey(prefix, 'handing-off', id), onDot: () => 'cut' });
-    try {
-      sys = await systemFor(server.url);
-      prefix = sys.config.queuePrefix;
+    await withRecordingSystem({ onDot: () => 'cut' }, async ({ sys, server }) => {
       const ws = await sys.createWorkspace('Resolved');
       const [delivered, bounced] = [
         await send(sys, ws.keys.send, 'Resolved by delivery'),
@@ -373,10 +345,7 @@ describe('the hand-off mark sits right before the final dot of DATA', () => {
       const still = await entryOf(sys, delivered, () => true);
       expect(still).toMatchObject({ status: 'opened', opens: 1, errorCode: null });
       expect(still.timeline).toHaveLength(2);
-    } finally {
-      await sys?.close();
-      await server.close();
-    }
+    });
   });
 
   it('when a worker died after the server accepted an email and before writing its entry, then the retry writes the entry from the mark and sends nothing', async () => {
