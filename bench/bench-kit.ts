@@ -44,23 +44,47 @@ function postgresCpuSeconds(): number {
   return total;
 }
 
+/** User and system CPU seconds, and read and write system calls, of `pid` so far (`/proc/<pid>/stat`, `/proc/<pid>/io`). */
+function processCounters(pid: number): { user: number; sys: number; reads: number; writes: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const io = Object.fromEntries(
+    readFileSync(`/proc/${pid}/io`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(': ') as [string, string]),
+  );
+  return { user: Number(fields[11]) / 100, sys: Number(fields[12]) / 100, reads: Number(io.syscr), writes: Number(io.syscw) };
+}
+
 /**
  * CPU used by the named processes, and by PostgreSQL's when `postgres` (FerretDB's backend),
- * from now until `report`: `api 1.2s, worker 5.0s, …; 980 µs of CPU an event`.
+ * from now until `report`: `api 1.2s, worker 5.0s, …; 980 µs of CPU an event`. With one process,
+ * the line also splits its CPU into user and system time and counts its read and write system
+ * calls a unit: counts that the machine's noise does not move, to tell where a change saved.
  */
 export function cpuMeter(pids: Record<string, number | undefined>, opts: { postgres: boolean }) {
   const now = (): Record<string, number> => ({
     ...Object.fromEntries(Object.entries(pids).flatMap(([k, pid]) => (pid ? [[k, cpuSeconds(pid)]] : []))),
     ...(opts.postgres ? { postgresql: postgresCpuSeconds() } : {}),
   });
+  const only = Object.values(pids).length === 1 && !opts.postgres ? Object.values(pids)[0] : undefined;
+  const counters = () => (only ? processCounters(only) : null);
   const start = now();
+  const startCounters = counters();
   const measure = (units: number, unit: string) => {
     const used = Object.entries(now()).map(([k, v]) => [k, v - (start[k] ?? 0)] as const);
     const total = used.reduce((a, [, v]) => a + v, 0);
-    const usPerUnit = (total / Math.max(units, 1)) * 1e6;
+    const n = Math.max(units, 1);
+    const usPerUnit = (total / n) * 1e6;
+    const end = counters();
+    const detail =
+      end && startCounters
+        ? ` (user ${(((end.user - startCounters.user) / n) * 1e6).toFixed(0)} + system ${(((end.sys - startCounters.sys) / n) * 1e6).toFixed(0)} µs; ` +
+          `${((end.reads - startCounters.reads) / n).toFixed(2)} reads and ${((end.writes - startCounters.writes) / n).toFixed(2)} writes (system calls) a${/^[aeiou]/.test(unit) ? 'n' : ''} ${unit})`
+        : '';
     return {
       usPerUnit,
-      line: `${used.map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}; ${usPerUnit.toFixed(0)} µs of CPU a${/^[aeiou]/.test(unit) ? 'n' : ''} ${unit}`,
+      line: `${used.map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}; ${usPerUnit.toFixed(0)} µs of CPU a${/^[aeiou]/.test(unit) ? 'n' : ''} ${unit}${detail}`,
     };
   };
   return { measure, report: (units: number, unit: string): string => measure(units, unit).line };

@@ -154,7 +154,9 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<Leg> {
     let apiUs: number | null = null;
     if (api) {
       ({ rejected } = await postEmails(base, ws.keys.send, EMAILS, CONCURRENCY, invoice));
-      apiUs = apiCpu!.measure(EMAILS, 'request').usPerUnit;
+      const m = apiCpu!.measure(EMAILS, 'request');
+      apiUs = m.usPerUnit;
+      say(`API while enqueueing: ${m.line}`);
     } else {
       // Built as the API builds its send queue, from the same configuration as the worker's.
       const connection = createRedis(config.redisUrl, 'client');
@@ -194,7 +196,9 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<Leg> {
       .toArray();
     const done = docs.filter((d) => d.status === 'sent').length;
     say(`CPU used during the end-to-end run: ${cpu.report(EMAILS, 'email')} (wall ${((Date.now() - started) / 1000).toFixed(1)}s)`);
-    const workerUs = workerCpu.measure(EMAILS, 'email').usPerUnit;
+    const wm = workerCpu.measure(EMAILS, 'email');
+    const workerUs = wm.usPerUnit;
+    if (WORKERS === 1) say(`worker: ${wm.line}`);
     say(`${apiUs === null ? '' : `API ${apiUs.toFixed(0)} µs of CPU a request, `}worker ${workerUs.toFixed(0)} µs of CPU an email`);
     const lastWrite = Math.max(...docs.map((d) => d.updatedAt.getTime()));
     const e2e = done / ((lastWrite - started) / 1000);

@@ -9,6 +9,7 @@ import {
   createEmailLogRepository,
   createEmailSettingsRepository,
   createIdempotencyStore,
+  coalesceWrites,
   createRedis,
   createSecretBox,
   createSendEmailQueue,
@@ -37,7 +38,8 @@ export interface ApiServer {
 
 /** Connects, builds the app and listens (port 0 picks a free port, as tests do). */
 export async function startApiServer(config: Config, log: Logger, overrides: Partial<Pick<ApiDeps, 'snsHttp'>> = {}): Promise<ApiServer> {
-  const redis = createRedis(config.redisUrl, 'client');
+  // Requests whose bytes arrived in one turn of the event loop share one socket write (coalesceWrites).
+  const redis = coalesceWrites(createRedis(config.redisUrl, 'client'));
   // ioredis reconnects by itself; log instead of letting it print unhandled errors.
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const dbs = await connectDatabases(config, 'mailroom-api');

@@ -71,12 +71,11 @@ export function withRateLimit(
 ): (...roles: KeyRole[]) => RequestHandler {
   return (...roles) => {
     const auth = requireKey(...roles);
-    return async (req: Request, res: Response, next: NextFunction) => {
-      await new Promise<void>((resolve, reject) => {
-        Promise.resolve(auth(req, res, (err?: unknown) => (err ? reject(err) : resolve()))).catch(reject);
+    // Express 5 passes a thrown error or a rejected promise of either step to the error handler.
+    return (req: Request, res: Response, next: NextFunction) =>
+      auth(req, res, (err?: unknown) => {
+        if (err) return next(err);
+        limiter.hit(req.apiKey!, res).then(() => next(), next);
       });
-      await limiter.hit(req.apiKey!, res);
-      next();
-    };
   };
 }

@@ -91,11 +91,23 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
 
-    const earlier = await outbox.earlierAttempts(data.emailId);
+    const c = data.content;
+    const wantsTracking = deps.config.tracking.enabled && (c.html !== undefined || c.text !== undefined) && c.tracking !== false;
+    // The look-ups of a send do not depend on one another: started together, their Redis reads
+    // (earlier attempts, the cache versions of settings, suppressions and the tracking switch)
+    // leave in one write and come back in one read. Their results are taken in the order the
+    // checks below need them, each failure where it would have been thrown alone.
+    const [earlierR, transportR, suppressedR, trackedR] = await Promise.all([
+      settle(outbox.earlierAttempts(data.emailId)),
+      settle(transports.resolve(data.workspaceId)),
+      settle(deps.suppressions.find(data.workspaceId, c.to)),
+      settle(wantsTracking ? deps.tracking.settings.isEnabled(data.workspaceId) : Promise.resolve(false)),
+    ]);
+    const earlier = take(earlierR);
 
     let transport: ResolvedTransport;
     try {
-      transport = await transports.resolve(data.workspaceId);
+      transport = take(transportR);
     } catch (err) {
       // The main database is unreachable: nothing was sent, so retrying is safe.
       log.warn({ err, emailId: data.emailId }, 'could not resolve transport');
@@ -103,7 +115,6 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     }
     const sendMethod = data.kind === 'test' ? 'test' : transport.kind;
     const messageId = `<${data.emailId}@${messageIdDomain(transport.from)}>`;
-    const c = data.content;
     const base = {
       id: data.emailId,
       workspaceId: data.workspaceId,
@@ -158,7 +169,7 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     }
 
     // A hard bounce or complaint suppressed the address: sending again would hurt the sender's reputation.
-    const suppressed = await deps.suppressions.find(data.workspaceId, c.to);
+    const suppressed = take(suppressedR);
     if (suppressed) {
       const reason =
         suppressed.reason === 'complaint' ? 'a spam complaint' : suppressed.reason === 'hard_bounce' ? 'a hard bounce' : 'an admin';
@@ -174,11 +185,7 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
       });
       throw new UnrecoverableError(`ESUPPRESSED: ${c.to} is suppressed`);
     }
-    const tracked =
-      deps.config.tracking.enabled &&
-      (c.html !== undefined || c.text !== undefined) &&
-      c.tracking !== false &&
-      (await deps.tracking.settings.isEnabled(data.workspaceId));
+    const tracked = take(trackedR);
     const { html, text } = tracked
       ? applyTracking({ html: c.html, text: c.text }, data.emailId, deps.tracking.tokens, deps.config.publicUrl)
       : { html: c.html, text: c.text };
@@ -268,6 +275,22 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     await recordSent(providerMessageId, new Date().toISOString());
     return { status: 'sent', providerMessageId };
   };
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** A promise's outcome as a value, so look-ups started together can be taken one by one. */
+function settle<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
+
+/** The value of a settled look-up, or its error thrown. */
+function take<T>(r: Settled<T>): T {
+  if (r.ok) return r.value;
+  throw r.error;
 }
 
 /** Whether a send error is the SMTP server's own reply (nodemailer then sets `responseCode`). */

@@ -1,4 +1,5 @@
 import {
+  coalesceWrites,
   connectDatabases,
   createActivityRepository,
   createMetrics,
@@ -40,12 +41,13 @@ export const WORKER_METRICS_PORT = 9464;
 
 /** Wires the worker process: connections, repositories, transports, the send worker and the outbox flusher. */
 export async function startWorkerApp(config: Config, log: Logger): Promise<WorkerApp> {
-  const redis = createRedis(config.redisUrl, 'worker');
+  // BullMQ's commands of the jobs that end in one turn of the event loop share one socket write.
+  const redis = coalesceWrites(createRedis(config.redisUrl, 'worker'));
   // ioredis reconnects by itself; log instead of letting it print unhandled errors.
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
-  // Our own keys (outbox, hand-off marks, cache versions) on a second connection that pipelines
-  // the commands of concurrently running jobs into one write; BullMQ keeps the first to itself.
-  const own = createRedis(config.redisUrl, 'worker', { enableAutoPipelining: true });
+  // Our own keys (outbox, hand-off marks, cache versions) on a second connection whose commands
+  // of one turn of the event loop leave in one write; BullMQ keeps the first to itself.
+  const own = coalesceWrites(createRedis(config.redisUrl, 'worker'));
   own.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const dbs = await connectDatabases(config, 'mailroom-worker');
   const storedLogs = createEmailLogRepository(dbs.logs);

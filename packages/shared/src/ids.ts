@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -12,10 +12,22 @@ function encodeTime(ms: number, length: number): string {
   return out;
 }
 
+/**
+ * Random bytes for ids, drawn from the CSPRNG 4 KiB at a time (as `randomUUID` does): one
+ * `randomBytes` call per id cost the API more than the rest of making the id.
+ */
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+
 function randomChars(length: number): string {
-  const bytes = randomBytes(length);
+  if (poolOffset + length > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
   let out = '';
-  for (let i = 0; i < length; i++) out += CROCKFORD[bytes[i]! % 32];
+  for (let i = 0; i < length; i++) out += CROCKFORD[pool[poolOffset + i]! % 32];
+  // Each byte is used once: the next id reads past it.
+  poolOffset += length;
   return out;
 }
 

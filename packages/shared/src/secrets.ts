@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Encryption of stored credentials (SMTP passwords, OAuth secrets) with AES-256-GCM under a
@@ -37,7 +37,8 @@ export function createSecretBox(secretsKey: string): SecretBox {
 
 /** SHA-256 hex digest: how API keys and idempotency keys are stored. */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  // One-shot: no Hash object per call (the API hashes the presented key on every request).
+  return hash('sha256', text, 'hex');
 }
 
 /** Constant-time string comparison (for tokens compared in memory). */
