@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { coalesceWrites, createRedis, type RedisClient } from '@mailroom/shared';
+import { batchedGet, coalesceWrites, createRedis, type RedisClient } from '@mailroom/shared';
 import type { Redis } from 'ioredis';
 import { testServers } from '../support/system';
 
@@ -95,5 +95,42 @@ describe('coalesceWrites: the commands of one event-loop turn leave in one socke
     const values = await issueApart(coalesced, 10, (i) => coalesced.incr(`${ns}:after-reconnect-${i % 2}`));
     expect(values.sort()).toEqual([1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
     expect(c.count()).toBe(1);
+  });
+});
+
+describe('batchedGet: the keys asked for in one tick are read by one MGET (real Redis)', () => {
+  const ns = `{batched-${randomUUID()}}`;
+  let redis: RedisClient;
+
+  beforeAll(async () => {
+    redis = createRedis(testServers().redisUrl, 'client');
+    await redis.mset(`${ns}:a`, '1', `${ns}:b`, '2');
+  });
+  afterAll(async () => {
+    await redis.del(`${ns}:a`, `${ns}:b`);
+    redis.disconnect();
+  });
+
+  it('answers each key with its own value (null when unset) from one MGET, and the next tick with another', async () => {
+    const mget = jest.spyOn(redis, 'mget');
+    const get = batchedGet(redis);
+    expect(batchedGet(redis)).toBe(get);
+    const first = await Promise.all([get(`${ns}:a`), get(`${ns}:missing`), get(`${ns}:b`), get(`${ns}:a`)]);
+    expect(first).toEqual(['1', null, '2', '1']);
+    expect(mget).toHaveBeenCalledTimes(1);
+    await redis.set(`${ns}:a`, '3');
+    // A later tick reads again: nothing is kept between batches.
+    expect(await get(`${ns}:a`)).toBe('3');
+    expect(mget).toHaveBeenCalledTimes(2);
+    mget.mockRestore();
+  });
+
+  it('a failed MGET fails every read of its batch, and the batcher goes on with the next', async () => {
+    const get = batchedGet(redis);
+    const mget = jest.spyOn(redis, 'mget').mockRejectedValueOnce(new Error('connection lost'));
+    const failed = await Promise.allSettled([get(`${ns}:a`), get(`${ns}:b`)]);
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(await get(`${ns}:b`)).toBe('2');
+    mget.mockRestore();
   });
 });

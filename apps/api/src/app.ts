@@ -82,16 +82,13 @@ export function createApp(deps: ApiDeps): Express {
   // Base64 attachments grow by a third; the rest of a message adds up to a few MB.
   const limit = Math.ceil((deps.config.send.maxAttachmentsBytes * 4) / 3) + 12 * 1024 * 1024;
   app.use(strictQuery(API_ROUTES));
-  const json = express.json({ limit, strict: true });
-  // The send route first, with its own JSON parser: nearly every request the API serves is a
-  // send, and each router a request passes through costs it a few µs of matching.
-  app.use(emailsRoutes(deps, json));
   // Webhooks need the raw bytes for their signatures: registered before the JSON parser.
   app.use(webhooksRoutes(deps));
-  app.use(json);
+  app.use(express.json({ limit, strict: true }));
 
   app.use(healthRoutes(deps));
   app.use(workspacesRoutes(deps));
+  app.use(emailsRoutes(deps));
   app.use(settingsRoutes(deps));
   app.use(adminRoutes(deps));
   app.use(trackingRoutes(deps));

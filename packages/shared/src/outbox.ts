@@ -1,6 +1,6 @@
 import type { RedisClient as Redis } from './redis';
 import type { EmailLogRepository, SendOutcome } from './email-log/repository';
-import { defineScript, ownKey } from './redis';
+import { batchedGet, defineScript, ownKey } from './redis';
 
 /** How long we remember that an email was handed off, so no retry sends it a second time. */
 const HANDED_OFF_TTL_SECONDS = 7 * 24 * 3600;
@@ -75,6 +75,8 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
   const sendingKey = (id: string) => ownKey(prefix, 'handing-off', id);
   const settleScript = defineScript(redis, 'mailroomOutboxSettle', SETTLE_SCRIPT, 1);
   const releaseScript = defineScript(redis, 'mailroomHandOffRelease', RELEASE_SCRIPT, 1);
+  // Read with the other look-ups a send starts (cache versions) in one MGET.
+  const get = batchedGet(redis);
 
   const outbox: Outbox = {
     async stage(outcome) {
@@ -86,7 +88,7 @@ export function createOutbox(redis: Redis, prefix: string): Outbox {
       await settleScript(hashKey, id, token);
     },
     async earlierAttempts(id) {
-      const [sent, marked] = await redis.mget(markKey(id), sendingKey(id));
+      const [sent, marked] = await Promise.all([get(markKey(id)), get(sendingKey(id))]);
       return { sent: sent == null ? null : parseMark(sent), unknown: marked != null };
     },
     async markHandOff(id, token) {

@@ -72,6 +72,39 @@ export function coalesceWrites<T extends RedisClient>(client: T): T {
   return client;
 }
 
+const getBatchers = new WeakMap<RedisClient, (key: string) => Promise<string | null>>();
+
+/**
+ * GET through one MGET a tick: the keys asked for in the same tick (the look-ups a send starts
+ * together, and those of the other sends starting with it) are read by one command, one reply.
+ * One batcher per connection, shared by every caller. Our own keys all sit under the queue
+ * prefix, whose hash tag puts them in one slot, so a Redis Cluster takes the MGET too.
+ */
+export function batchedGet(redis: RedisClient): (key: string) => Promise<string | null> {
+  let get = getBatchers.get(redis);
+  if (get) return get;
+  let keys: string[] = [];
+  let waiting: Array<{ resolve: (v: string | null) => void; reject: (err: unknown) => void }> = [];
+  const flush = () => {
+    const k = keys;
+    const w = waiting;
+    keys = [];
+    waiting = [];
+    redis.mget(...k).then(
+      (values) => w.forEach((x, i) => x.resolve(values[i] ?? null)),
+      (err: unknown) => w.forEach((x) => x.reject(err)),
+    );
+  };
+  get = (key) =>
+    new Promise((resolve, reject) => {
+      if (keys.length === 0) process.nextTick(flush);
+      keys.push(key);
+      waiting.push({ resolve, reject });
+    });
+  getBatchers.set(redis, get);
+  return get;
+}
+
 /** Key of our own (non-BullMQ) data, under the queue prefix so one hash tag covers all keys. */
 export function ownKey(prefix: string, ...parts: string[]): string {
   return [prefix, 'mr', ...parts].join(':');

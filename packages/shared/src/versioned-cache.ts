@@ -1,5 +1,5 @@
 import type { RedisClient as Redis } from './redis';
-import { ownKey } from './redis';
+import { batchedGet, ownKey } from './redis';
 import type { SuppressionDoc, SuppressionRepository } from './suppression.repository';
 import type { TrackingSettingsRepository } from './tracking-settings.repository';
 
@@ -25,10 +25,11 @@ export function workspaceVersionKey(
  */
 export function createVersionReader(redis: Redis): (key: string) => Promise<string> {
   const inflight = new Map<string, Promise<string>>();
+  const get = batchedGet(redis);
   return (key) => {
     let pending = inflight.get(key);
     if (!pending) {
-      pending = redis.get(key).then(
+      pending = get(key).then(
         (v) => {
           inflight.delete(key);
           return v ?? '0';

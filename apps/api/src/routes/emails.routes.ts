@@ -1,4 +1,4 @@
-import { Router, type RequestHandler } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { attachmentsOverLimit, buildSendEmailJob, newId, SendEmailRequest } from '@mailroom/shared';
 import type { ApiDeps } from '../app';
@@ -10,13 +10,10 @@ const IdempotencyKey = z
   .max(255)
   .regex(/^[\x21-\x7e]+$/, 'Idempotency-Key must be printable ASCII without spaces');
 
-/**
- * `POST /v1/emails`: validate, enqueue (job id = email id), answer 202. The worker sends.
- * `json` is the app's JSON body parser (this router is mounted before the app-wide one).
- */
-export function emailsRoutes(deps: ApiDeps, json: RequestHandler): Router {
+/** `POST /v1/emails`: validate, enqueue (job id = email id), answer 202. The worker sends. */
+export function emailsRoutes(deps: ApiDeps): Router {
   const router = Router();
-  router.post('/v1/emails', json, deps.requireKey('send', 'admin'), async (req, res) => {
+  router.post('/v1/emails', deps.requireKey('send', 'admin'), async (req, res) => {
     const body = parseOr400(SendEmailRequest, req.body);
     const size = attachmentsOverLimit(body, deps.config.send.maxAttachmentsBytes);
     if (size !== null) {
