@@ -13,6 +13,8 @@
  * same way, and prints the API's CPU a request and the worker's CPU an email as ratios to them:
  * (a) a bare Express 5 + express.json() + zod + one BullMQ add, (b) a BullMQ job doing one pooled
  * nodemailer send. `--rounds=N` repeats floors and legs N times, alternating which goes first.
+ * The API's ratio is of its CPU measured as floor (a)'s is, alone (see apiAlone); the API's CPU
+ * during the end-to-end leg, beside the worker, is printed too.
  *
  *   pnpm exec tsx bench/throughput.bench.ts [--emails=5000] [--concurrency=64] [--rounds=1]
  *     [--via=api|library|both] [--chunk=200] [--workers=1] [--pin] [--mongo-uri=…] [--redis-url=…]
@@ -28,6 +30,7 @@ import {
   createSendEmailQueue,
   createWorkspaceRepository,
   loadConfig,
+  QUEUES,
 } from '@mailroom/shared';
 import { arg, cpuMeter, invoice, pct, pinTo, postEmails, rssMb, runBench, say, sleep, startNode, stop } from './bench-kit';
 import { logCeiling, smtpCeiling } from './ceilings';
@@ -85,6 +88,36 @@ type Setup = {
 /** What one leg measured: emails/s, and the CPU of the API (a request) and of the worker (an email). */
 type Leg = { e2e: number; apiUs: number | null; workerUs: number };
 
+/**
+ * The API's CPU a request measured as floor (a) is: an API process of its own enqueueing into a
+ * queue nothing consumes (a prefix of its own), with the bench's clients and Redis the only other
+ * work on the machine. In the end-to-end leg the worker, the sink and the logs database run
+ * beside the API and take the other core, which makes each of its requests costlier (measured:
+ * user CPU a request up to 1.5× the same API's alone) though the API's code is the same.
+ */
+async function apiAlone(env: Record<string, string>, key: string): Promise<{ usPerUnit: number; line: string }> {
+  const port = await getFreePort();
+  const prefix = `{bench-api-alone-${Date.now().toString(36)}}`;
+  const api = await child(
+    'api',
+    'apps/api/src/main.ts',
+    { ...env, PORT: String(port), QUEUE_PREFIX: prefix },
+    /api listening/,
+    MEASURED_CPU,
+  );
+  try {
+    const meter = cpuMeter({ api: api.pid }, { postgres: false });
+    const { rejected } = await postEmails(`http://127.0.0.1:${port}`, key, EMAILS, CONCURRENCY, invoice);
+    if (rejected) throw new Error(`the API alone rejected ${rejected} requests`);
+    return meter.measure(EMAILS, 'request');
+  } finally {
+    await stop(api);
+    const redis = createRedis(env.REDIS_URL!, 'client');
+    await new Queue(QUEUES.sendEmail, { connection: redis, prefix }).obliterate({ force: true }).catch(() => undefined);
+    redis.disconnect();
+  }
+}
+
 /** One end-to-end leg in a namespace of its own. */
 async function endToEnd(via: 'api' | 'library', s: Setup): Promise<Leg> {
   const mainDb = `bench_${via}`;
@@ -131,6 +164,13 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<Leg> {
       : await createWorkspaceRepository(client.db(mainDb))
           .create('Bench')
           .then((r) => ({ id: r.workspace._id, keys: r.keys }));
+    // Before the end-to-end run, so its meters see none of it.
+    let apiUs: number | null = null;
+    if (api) {
+      const alone = await apiAlone(env, ws.keys.send);
+      apiUs = alone.usPerUnit;
+      say(`API alone (as floor (a) is measured): ${alone.line}`);
+    }
     // The library leg's producer runs in this process: its CPU is the enqueueing side's.
     const cpu = cpuMeter(
       {
@@ -140,10 +180,9 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<Leg> {
       },
       { postgres: s.postgres },
     );
-    // The largest of the workers' RSS (each is its own process with its own limit).
-    // The API's CPU a request over the requests alone; the worker's an email over the whole leg.
-    const apiCpu = api ? cpuMeter({ api: api.pid }, { postgres: false }) : null;
+    // The worker's CPU an email over the whole leg.
     const workerCpu = cpuMeter(Object.fromEntries(workers.map((w, i) => [`worker ${i + 1}`, w.pid])), { postgres: false });
+    // The largest of the workers' RSS (each is its own process with its own limit).
     const workerRss = () => Math.max(...workers.map((w) => rssMb(w.pid!)).filter((x) => !Number.isNaN(x)));
     let peakRss = workerRss();
     const sampler = setInterval(() => {
@@ -151,12 +190,10 @@ async function endToEnd(via: 'api' | 'library', s: Setup): Promise<Leg> {
     }, 100);
     const started = Date.now();
     let rejected = 0;
-    let apiUs: number | null = null;
     if (api) {
+      const apiCpu = cpuMeter({ api: api.pid }, { postgres: false });
       ({ rejected } = await postEmails(base, ws.keys.send, EMAILS, CONCURRENCY, invoice));
-      const m = apiCpu!.measure(EMAILS, 'request');
-      apiUs = m.usPerUnit;
-      say(`API while enqueueing: ${m.line}`);
+      say(`API while the worker consumes (end to end): ${apiCpu.report(EMAILS, 'request')}`);
     } else {
       // Built as the API builds its send queue, from the same configuration as the worker's.
       const connection = createRedis(config.redisUrl, 'client');
