@@ -48,8 +48,8 @@ export async function startOutboundWebhooks(deps: {
   // Filled by the send and event paths, one `addBulk` a turn of the event loop (the dispatcher
   // batches them). On BullMQ's connection, not on `own`: BullMQ defines its 64 scripts as commands
   // of the connection it is given, and ioredis copies every command of a connection onto each
-  // pipeline it builds, so on the auto-pipelining `own` every batch of our small commands paid for
-  // 128 property copies (about 5 % of the worker's samples in a profile of the throughput bench).
+  // pipeline it builds (when `own` auto-pipelined, every batch of our small commands paid for 128
+  // property copies, about 5 % of the worker's samples in a profile of the throughput bench).
   const queue = createOutboundWebhookQueue(
     deps.redis,
     config.queuePrefix,
