@@ -225,7 +225,12 @@ describe('outbound webhooks: status changes pushed to the application, signed an
       });
       expect(disabled).toMatchObject({ disabledReason: 'gone', disabledAt: expect.any(String) });
       expect(receiver.received).toHaveLength(1);
-      const activity = await sys.request('GET', '/v1/activity', { key: ws.keys.admin });
+      // The worker disables the endpoint, announces the change (Redis), then writes the activity
+      // entry: the endpoint can read as disabled a moment before its entry is there.
+      const activity = await waitFor(async () => {
+        const r = await sys.request('GET', '/v1/activity', { key: ws.keys.admin });
+        return r.body.items.some((a: any) => a.action === 'webhook_endpoint.disabled') ? r : null;
+      });
       expect(activity.body.items.map((a: any) => a.action)).toEqual(
         expect.arrayContaining(['webhook_endpoint.created', 'webhook_endpoint.disabled']),
       );
