@@ -18,6 +18,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { MongoClient } from 'mongodb';
 import {
+  coalesceWrites,
   createEmailProducer,
   createRedis,
   createSecretBox,
@@ -72,10 +73,11 @@ function outcome(workspaceId: string, i: number): SendOutcome {
  * process's CPU an outcome for: no webhook step, a workspace without endpoints, one with one.
  */
 async function stepCost(redisUrl: string, prefix: string, endpoints: WebhookEndpointRepository, plain: string, hooked: string, n: number) {
-  // As in the worker: the lookup and the enqueue on one auto-pipelining connection.
-  const own = createRedis(redisUrl, 'worker', { enableAutoPipelining: true });
+  // As in the worker (worker-app.ts): the lookup on `own`, the enqueue on BullMQ's connection, both coalescing writes.
+  const own = coalesceWrites(createRedis(redisUrl, 'worker'));
+  const redis = coalesceWrites(createRedis(redisUrl, 'worker'));
   const directory = createWebhookEndpointDirectory(endpoints, own, prefix);
-  const queue = createOutboundWebhookQueue(own, `{bench-hooks-step-${Date.now().toString(36)}}`, 1, 1000);
+  const queue = createOutboundWebhookQueue(redis, `{bench-hooks-step-${Date.now().toString(36)}}`, 1, 1000);
   const written: EmailLogRepository = { recordOutcome: async () => true } as unknown as EmailLogRepository;
   const stepped = withOutcomeMessages(written, createWebhookDispatcher({ queue, directory }));
   const run = async (repo: EmailLogRepository, ws: string) => {
@@ -96,6 +98,7 @@ async function stepCost(redisUrl: string, prefix: string, endpoints: WebhookEndp
   await queue.obliterate({ force: true });
   await queue.close();
   own.disconnect();
+  redis.disconnect();
   return { none: sums.none / rounds, plain: sums.plain / rounds, hooked: sums.hooked / rounds };
 }
 

@@ -16,6 +16,7 @@ import {
   type TrackingTokens,
 } from '@mailroom/shared';
 import { applyTracking } from './tracking';
+import { messageIdDomain, providerMessageIdFrom } from './transports/smtp-reply';
 import { BEFORE_FINAL_DOT, type BeforeFinalDot } from './transports/final-dot-gate';
 import type { ResolvedTransport, TransportRegistry } from './transports/transport-registry';
 
@@ -26,30 +27,6 @@ export interface SendResult {
 
 /** How long the send path keeps retrying a Redis write that must not be lost (see untilRedisAnswers). */
 const REDIS_RETRY_MS = 20_000;
-
-/** Patterns that find the provider's message id in an SMTP "250" reply to DATA. Data, not code. */
-const PROVIDER_ID_PATTERNS: RegExp[] = [
-  /queued as ([A-Za-z0-9._@<>-]+)/i, // Postfix, smtp-server sinks
-  /^250 (?:2\.0\.0 )?OK ([0-9a-f-]{20,})$/i, // Amazon SES style "250 Ok <id>"
-  /id=([A-Za-z0-9._-]+)/i, // Exim
-  /<([^<>\s]+@[^<>\s]+)>/, // providers that echo a Message-ID
-  /\b2\.0\.0 OK\s+\d+\s+([A-Za-z0-9._-]+)\s+- gsmtp/i, // Gmail
-];
-
-export function providerMessageIdFrom(response: string | undefined): string | null {
-  if (!response) return null;
-  for (const pattern of PROVIDER_ID_PATTERNS) {
-    const m = pattern.exec(response.trim());
-    if (m?.[1]) return m[1];
-  }
-  return null;
-}
-
-/** Domain for our Message-ID: the sending address's own domain. */
-function messageIdDomain(from: string): string {
-  const m = /@([^>\s]+)>?\s*$/.exec(from);
-  return m?.[1]?.toLowerCase() ?? 'mailroom.local';
-}
 
 /** BullMQ's exponential backoff, to tell the log when the next attempt is due. */
 function nextRetryAt(job: Job, attempt: number): Date | null {
@@ -97,11 +74,11 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
     // (earlier attempts, the cache versions of settings, suppressions and the tracking switch)
     // leave in one write and come back in one read. Their results are taken in the order the
     // checks below need them, each failure where it would have been thrown alone.
-    const [earlierR, transportR, suppressedR, trackedR] = await Promise.all([
-      settle(outbox.earlierAttempts(data.emailId)),
-      settle(transports.resolve(data.workspaceId)),
-      settle(deps.suppressions.find(data.workspaceId, c.to)),
-      settle(wantsTracking ? deps.tracking.settings.isEnabled(data.workspaceId) : Promise.resolve(false)),
+    const [earlierR, transportR, suppressedR, trackedR] = await Promise.allSettled([
+      outbox.earlierAttempts(data.emailId),
+      transports.resolve(data.workspaceId),
+      deps.suppressions.find(data.workspaceId, c.to),
+      wantsTracking ? deps.tracking.settings.isEnabled(data.workspaceId) : false,
     ]);
     const earlier = take(earlierR);
 
@@ -277,20 +254,10 @@ export function createSendEmailProcessor(deps: Omit<SendEmailWorkerDeps, 'connec
   };
 }
 
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-/** A promise's outcome as a value, so look-ups started together can be taken one by one. */
-function settle<T>(p: Promise<T>): Promise<Settled<T>> {
-  return p.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  );
-}
-
-/** The value of a settled look-up, or its error thrown. */
-function take<T>(r: Settled<T>): T {
-  if (r.ok) return r.value;
-  throw r.error;
+/** The value of a look-up started with the others, or its error thrown. */
+function take<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === 'fulfilled') return r.value;
+  throw r.reason;
 }
 
 /** Whether a send error is the SMTP server's own reply (nodemailer then sets `responseCode`). */

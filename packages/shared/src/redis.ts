@@ -10,11 +10,10 @@ export type RedisClient = Redis | Cluster;
  * BullMQ wants workers on connections that retry forever (`maxRetriesPerRequest: null`), while
  * request paths (queue producers, idempotency) should fail fast rather than hang a request.
  */
-export function createRedis(url: string, role: 'worker' | 'client', extra: RedisOptions = {}): RedisClient {
+export function createRedis(url: string, role: 'worker' | 'client'): RedisClient {
   const options: RedisOptions = {
     maxRetriesPerRequest: role === 'worker' ? null : 3,
     connectionName: `mailroom-${role}`,
-    ...extra,
   };
   if (!url.includes(',')) return new Redis(url, options);
   const seeds = url.split(',').map((u) => new URL(u.includes('://') ? u.trim() : `redis://${u.trim()}`));
@@ -22,8 +21,6 @@ export function createRedis(url: string, role: 'worker' | 'client', extra: Redis
   return new Cluster(
     seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
     {
-      // A cluster-level option (ioredis pipelines per node); the rest applies to each node.
-      ...(extra.enableAutoPipelining ? { enableAutoPipelining: true } : {}),
       redisOptions: {
         ...options,
         ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
