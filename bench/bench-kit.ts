@@ -121,7 +121,10 @@ export function startNode(
   cpus?: string,
 ): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(REPO_ROOT, entry)], {
+    // BENCH_CPU_PROF=<dir>: every process started here writes V8 CPU profiles (one a thread:
+    // tsx's loader has its own) to <dir>/<name>/ on exit.
+    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROF, name)}`] : [];
+    const c = spawn(process.execPath, [...prof, ...nodeArgs, '--import', 'tsx', path.join(REPO_ROOT, entry)], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
