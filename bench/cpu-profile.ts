@@ -40,7 +40,8 @@ for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c,
 
 const PACKAGE = /node_modules\/\.pnpm\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)/;
 const packageOf = (url: string) => PACKAGE.exec(url)?.[1] ?? url.replace(/^file:\/\/.*?\/(apps|packages|bench|infra)\//, '$1/');
-const frame = (n: ProfileNode) => `${n.callFrame.functionName || '(anon)'}@${packageOf(n.callFrame.url)}`;
+const functionOf = (n: ProfileNode) => n.callFrame.functionName || '(anon)';
+const frame = (n: ProfileNode) => `${functionOf(n)}@${packageOf(n.callFrame.url)}`;
 
 /** Each sample's stack, root first, with the time it stands for. */
 function* stacks(): Generator<{ stack: ProfileNode[]; us: number }> {
@@ -58,7 +59,7 @@ function tally(keysOf: (stack: ProfileNode[]) => Iterable<string>, top = 40): vo
   let idle = 0;
   for (const { stack, us } of stacks()) {
     total += us;
-    if (stack.at(-1)!.callFrame.functionName === '(idle)') idle += us;
+    if (functionOf(stack.at(-1)!) === '(idle)') idle += us;
     for (const k of new Set(keysOf(stack))) sums.set(k, (sums.get(k) ?? 0) + us);
   }
   console.log(`${(total / units).toFixed(0)} µs a unit in the profile, ${((total - idle) / units).toFixed(0)} of them busy`);
@@ -72,8 +73,8 @@ switch (command) {
     const byFunction = arg('by', 'package') === 'function';
     tally((stack) => {
       const leaf = stack.at(-1)!;
-      const where = leaf.callFrame.url ? packageOf(leaf.callFrame.url) : '(native)';
-      return [byFunction || !leaf.callFrame.url ? `${leaf.callFrame.functionName || '(anon)'}@${where}` : where];
+      if (!leaf.callFrame.url) return [`${functionOf(leaf)}@(native)`];
+      return [byFunction ? frame(leaf) : packageOf(leaf.callFrame.url)];
     });
     break;
   }

@@ -2,23 +2,16 @@
  * patches/nodemailer@10.6.1.patch: MimeNode encodes string and Buffer content (up to 256 KiB)
  * with one `encodeWhole` call instead of a PassThrough + encoder Transform + pipeline per node.
  * The patch must not change a byte: `encodeWhole` is compared with the encoder streams on
- * generated inputs, and whole messages are decoded back to what went in.
+ * generated inputs, messages built from strings and Buffers with the same messages built from
+ * streams (the unchanged path), and whole messages are decoded back to what went in.
  */
 import { finished } from 'node:stream/promises';
 import { Readable, type Transform } from 'node:stream';
 import * as qp from 'nodemailer/lib/qp';
 import * as base64 from 'nodemailer/lib/base64';
 import MailComposer from 'nodemailer/lib/mail-composer';
-
-/** A seeded generator (mulberry32): every run draws the same inputs, a failure is reproducible. */
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded: every run draws the same inputs, so a failure is reproducible.
+import { seededRandom as rng } from '../../infra/dev/seeded-random';
 
 // What text in an email is made of, with what QP treats specially: whitespace before a line end,
 // lone CR/LF, '=', multi-byte UTF-8 sequences, long unbroken runs (URLs).
