@@ -4,7 +4,7 @@
  * its time went, in µs per unit of work (`<units>`: the emails or requests the process handled,
  * warm-up batches included):
  *
- *   pnpm exec tsx bench/cpu-profile.ts self    <profile> <units> [--by=package|function]
+ *   pnpm exec tsx bench/cpu-profile.ts self    <profile> <units> [--by=package|function] [--top=40]
  *   pnpm exec tsx bench/cpu-profile.ts incl    <profile> <units> <regex>   inclusive time of matching frames
  *   pnpm exec tsx bench/cpu-profile.ts under   <profile> <units> <regex> [--depth=2]   what a matching frame calls
  *   pnpm exec tsx bench/cpu-profile.ts callers <profile> <units> <regex> [--depth=6]   the stacks into a matching frame
@@ -53,7 +53,7 @@ function* stacks(): Generator<{ stack: ProfileNode[]; us: number }> {
 }
 
 /** Adds up time by key; a sample's keys are counted once each. */
-function tally(keysOf: (stack: ProfileNode[]) => Iterable<string>, top = 40): void {
+function tally(keysOf: (stack: ProfileNode[]) => Iterable<string>, top = Number(arg('top', '40'))): void {
   const sums = new Map<string, number>();
   let total = 0;
   let idle = 0;

@@ -5,14 +5,17 @@
  *   API:    POST /v1/emails from --concurrency clients into the API, its queue consumed by nobody
  *           (as floor (a) is measured), against floor (a) (bench/floors/enqueue-floor.main.ts);
  *   worker: jobs queued by the producer in chunks of --chunk, sent into the SMTP sink and logged,
- *           against floor (b) (bench/floors/worker-floor.main.ts).
+ *           against floor (b) (bench/floors/worker-floor.main.ts). The worker runs with its V8
+ *           options (apps/worker/src/v8-options.ts), the floor with V8's defaults, or with the
+ *           worker's options too when --floor-v8=worker (the same young generation on both sides).
+ * Each line also counts the Redis commands an email (INFO commandstats, the producer's included).
  * On this machine the speed of the cores drifts over tens of seconds (a floor measured twice a
  * minute apart differed by 1.8×); a pair is measured within a few seconds, so each pair's ratio
  * sees one machine, and the median of --pairs ratios is the figure the targets are judged by.
  * A first batch each warms the processes up (JIT, key cache, pools) and is not counted.
  *
  *   pnpm exec tsx bench/floor-pairs.bench.ts [--pairs=10] [--batch=1000] [--concurrency=64]
- *     [--chunk=200] [--only=api|worker]
+ *     [--chunk=200] [--only=api|worker] [--floor-v8=default|worker]
  */
 import type { ChildProcess } from 'node:child_process';
 import { MongoClient } from 'mongodb';
@@ -21,12 +24,14 @@ import { arg, cpuMeter, invoice, postEmails, runBench, say, sleep, startNode, st
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
+import { WORKER_V8_OPTIONS } from '../apps/worker/src/v8-options';
 
 const PAIRS = Number(arg('pairs', '10'));
 const BATCH = Number(arg('batch', '1000'));
 const CONCURRENCY = Number(arg('concurrency', '64'));
 const CHUNK = Number(arg('chunk', '200'));
 const ONLY = arg('only', '');
+const FLOOR_V8 = arg('floor-v8', 'default') === 'worker' ? [...WORKER_V8_OPTIONS] : [];
 const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
 
 /** One side of a pair: runs a batch numbered from `from`, returns the CPU line of its process. */
@@ -36,6 +41,22 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
+
+/** Calls per command name from INFO commandstats. */
+async function commandStats(redis: ReturnType<typeof createRedis>): Promise<Map<string, number>> {
+  const info = await redis.info('commandstats');
+  return new Map([...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
+
+/** The commands run between two INFO commandstats readings, an email (the producer's included, the same for both sides). */
+function commandsPerUnit(before: Map<string, number>, after: Map<string, number>, units: number): string {
+  const per = [...after]
+    .map(([k, v]) => [k, (v - (before.get(k) ?? 0)) / units] as const)
+    .filter(([k, v]) => v >= 0.05 && k !== 'info')
+    .sort((a, b) => b[1] - a[1]);
+  const total = per.reduce((s, [, v]) => s + v, 0);
+  return `${total.toFixed(2)} (${per.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})`;
+}
 
 /** Warms both sides up, then measures PAIRS pairs, the order turned each pair; prints and returns the ratios ours/floor. */
 async function pairs(what: string, ours: Side, floor: Side, unit: string): Promise<number[]> {
@@ -113,7 +134,7 @@ async function workerPairs(env: Record<string, string>, mongoUri: string, sinkPo
   const queues: SendEmailQueue[] = [];
   const client = await MongoClient.connect(mongoUri);
   try {
-    const worker = await startNode('worker', 'apps/worker/src/main.ts', env, /worker ready/);
+    const worker = await startNode('worker', 'apps/worker/src/main.ts', env, /worker ready/, [...WORKER_V8_OPTIONS]);
     children.push(worker);
     const floorPrefix = `{pairs-floor-b-${Date.now().toString(36)}}`;
     const floor = await startNode(
@@ -121,7 +142,9 @@ async function workerPairs(env: Record<string, string>, mongoUri: string, sinkPo
       'bench/floors/worker-floor.main.ts',
       { REDIS_URL: env.REDIS_URL, QUEUE_PREFIX: floorPrefix, SMTP_PORT: String(sinkPort) },
       /floor ready/,
+      FLOOR_V8,
     );
+    say(`V8 options: worker ${WORKER_V8_OPTIONS.join(' ') || '(defaults)'}, floor (b) ${FLOOR_V8.join(' ') || '(defaults)'}`);
     children.push(floor);
     const created = await createWorkspaceRepository(client.db('bench_pairs')).create('Pairs');
     const side = (name: string, pid: number, prefix: string, workspaceId: string): Side => {
@@ -133,6 +156,7 @@ async function workerPairs(env: Record<string, string>, mongoUri: string, sinkPo
         name,
         async run(from) {
           const meter = cpuMeter({ [name]: pid }, { postgres: false });
+          const before = await commandStats(connection);
           for (let i = 0; i < BATCH; i += CHUNK) {
             await producer.sendMany(
               workspaceId,
@@ -144,7 +168,8 @@ async function workerPairs(env: Record<string, string>, mongoUri: string, sinkPo
           while ((await queue.getCompletedCount()) + (await queue.getFailedCount()) < sent) await sleep(20);
           const failed = await queue.getFailedCount();
           if (failed) throw new Error(`${name} failed ${failed} jobs`);
-          return meter.measure(BATCH, 'email');
+          const m = meter.measure(BATCH, 'email');
+          return { ...m, line: `${m.line}; Redis an email ${commandsPerUnit(before, await commandStats(connection), BATCH)}` };
         },
       };
     };

@@ -26,6 +26,7 @@ import {
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT, sleep } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
+import { WORKER_V8_OPTIONS } from '../apps/worker/src/v8-options';
 import { signMailroomWebhook } from '../apps/api/src/webhooks/mailroom';
 import { arg, cpuMeter, runBench } from './bench-kit';
 
@@ -39,7 +40,8 @@ const WORKER_AFTER = process.argv.includes('--worker-after');
 const TYPES: DeliveryEventType[] = ['delivered', 'opened', 'clicked', 'opened', 'delivery_delayed', 'clicked'];
 
 function startChild(entry: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [...CPU_PROF, '--import', 'tsx', entry], {
+  const v8 = entry === 'apps/worker/src/main.ts' ? WORKER_V8_OPTIONS : [];
+  const child = spawn(process.execPath, [...CPU_PROF, ...v8, '--import', 'tsx', entry], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

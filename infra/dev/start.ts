@@ -10,6 +10,7 @@ import path from 'node:path';
 import { startFerretdb } from './ferretdb';
 import { getFreePort, REPO_ROOT } from './process';
 import { startRedis } from './redis';
+import { WORKER_V8_OPTIONS } from '../../apps/worker/src/v8-options';
 
 const DATA = path.join(REPO_ROOT, '.mailroom', 'data');
 const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
@@ -83,7 +84,8 @@ async function main() {
   process.on('SIGTERM', () => void stop(0));
 
   spawnApp('api', 'apps/api/src/main.ts');
-  spawnApp('worker', 'apps/worker/src/main.ts');
+  // tsx starts node, which takes V8 options from NODE_OPTIONS; the caller's own come last and win.
+  spawnApp('worker', 'apps/worker/src/main.ts', { NODE_OPTIONS: [...WORKER_V8_OPTIONS, env.NODE_OPTIONS].filter(Boolean).join(' ') });
   spawnApp('scheduler', 'apps/scheduler/src/main.ts');
 
   say(`API on http://localhost:${env.PORT}  (health: /healthz, readiness: /readyz)`);

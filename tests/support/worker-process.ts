@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { REPO_ROOT, ServerProcess, type ExitInfo } from '../../infra/dev/process';
 import type { TestSystem } from './system';
+import { WORKER_V8_OPTIONS } from '../../apps/worker/src/v8-options';
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -67,10 +68,15 @@ export async function startWorkerProcess(
 ): Promise<WorkerProcess> {
   const env = { ...workerEnv(sys), ...opts.env };
   // ServerProcess kills the child if the test runner exits first.
-  const proc = new ServerProcess('worker', process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')], {
-    cwd: REPO_ROOT,
-    env,
-  });
+  const proc = new ServerProcess(
+    'worker',
+    process.execPath,
+    [...WORKER_V8_OPTIONS, '--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')],
+    {
+      cwd: REPO_ROOT,
+      env,
+    },
+  );
   let out = '';
   for (const stream of [proc.child.stdout, proc.child.stderr]) stream?.on('data', (chunk: string) => (out += chunk));
   try {
