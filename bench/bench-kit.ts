@@ -130,9 +130,13 @@ export function startNode(
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let ready = false;
+    // Read for as long as the process runs (a full pipe would block it); kept only until it is ready.
     const onData = (d: Buffer) => {
+      if (ready) return;
       out += d.toString();
       if (!readyLine.test(out)) return;
+      ready = true;
       if (cpus) pinTo(c.pid!, cpus);
       resolve(c);
     };
