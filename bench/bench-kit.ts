@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SendEmailInput } from '@mailroom/shared';
 import { REPO_ROOT } from '../infra/dev/process';
+import { v8OptionsFor } from '../apps/worker/src/v8-options';
 
 /** `--name=value` from the command line, or `dflt`. */
 export const arg = (name: string, dflt: string): string =>
@@ -109,7 +110,8 @@ export function pinTo(pid: number, cpus: string): void {
 
 /**
  * A TypeScript entry point of the repository in its own node process (node itself, not the tsx
- * launcher, so pid, CPU and RSS are the app's own); resolves once its output matches `readyLine`.
+ * launcher, so pid, CPU and RSS are the app's own), with the V8 options the app runs with
+ * (apps/worker/src/v8-options.ts); resolves once its output matches `readyLine`.
  */
 export function startNode(
   name: string,
@@ -124,7 +126,7 @@ export function startNode(
     // BENCH_CPU_PROF=<dir>: every process started here writes V8 CPU profiles (one a thread:
     // tsx's loader has its own) to <dir>/<name>/ on exit.
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROF, name)}`] : [];
-    const c = spawn(process.execPath, [...prof, ...nodeArgs, '--import', 'tsx', path.join(REPO_ROOT, entry)], {
+    const c = spawn(process.execPath, [...prof, ...v8OptionsFor(entry), ...nodeArgs, '--import', 'tsx', path.join(REPO_ROOT, entry)], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

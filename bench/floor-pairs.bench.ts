@@ -19,7 +19,14 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { MongoClient } from 'mongodb';
-import { createEmailProducer, createRedis, createSendEmailQueue, createWorkspaceRepository, type SendEmailQueue } from '@mailroom/shared';
+import {
+  createEmailProducer,
+  createRedis,
+  createSendEmailQueue,
+  createWorkspaceRepository,
+  type RedisClient,
+  type SendEmailQueue,
+} from '@mailroom/shared';
 import { arg, cpuMeter, invoice, postEmails, runBench, say, sleep, startNode, stop } from './bench-kit';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort } from '../infra/dev/process';
@@ -43,7 +50,7 @@ const median = (xs: number[]) => {
 };
 
 /** Calls per command name from INFO commandstats. */
-async function commandStats(redis: ReturnType<typeof createRedis>): Promise<Map<string, number>> {
+async function commandStats(redis: RedisClient): Promise<Map<string, number>> {
   const info = await redis.info('commandstats');
   return new Map([...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
 }
@@ -134,7 +141,7 @@ async function workerPairs(env: Record<string, string>, mongoUri: string, sinkPo
   const queues: SendEmailQueue[] = [];
   const client = await MongoClient.connect(mongoUri);
   try {
-    const worker = await startNode('worker', 'apps/worker/src/main.ts', env, /worker ready/, [...WORKER_V8_OPTIONS]);
+    const worker = await startNode('worker', 'apps/worker/src/main.ts', env, /worker ready/);
     children.push(worker);
     const floorPrefix = `{pairs-floor-b-${Date.now().toString(36)}}`;
     const floor = await startNode(

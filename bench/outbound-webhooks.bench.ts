@@ -41,7 +41,6 @@ import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
 import { startWebhookReceiver } from '../infra/dev/webhook-receiver';
-import { WORKER_V8_OPTIONS } from '../apps/worker/src/v8-options';
 import { sendOutcome } from '../tests/support/send-outcome';
 
 const EMAILS = Number(arg('emails', '2000'));
@@ -135,7 +134,7 @@ async function main() {
   try {
     const sink = await startNode('smtp-sink', 'infra/dev/smtp-sink.main.ts', { SMTP_SINK_PORT: String(sinkPort) }, /listening/);
     children.push(sink);
-    const worker = await startNode('worker', 'apps/worker/src/main.ts', env, /worker ready/, [...WORKER_V8_OPTIONS]);
+    const worker = await startNode('worker', 'apps/worker/src/main.ts', env, /worker ready/);
     children.push(worker);
     say(`servers: redis ${redisUrl}, mongo ${mongoUri}, smtp sink :${sinkPort}, receiver ${receiver.url}; ${EMAILS} emails a leg`);
 

@@ -38,7 +38,6 @@ import { enqueueFloor, workerFloor } from './floors/process-floors';
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
-import { WORKER_V8_OPTIONS } from '../apps/worker/src/v8-options';
 
 const EMAILS = Number(arg('emails', '5000'));
 const CONCURRENCY = Number(arg('concurrency', '64'));
@@ -71,8 +70,7 @@ function child(
   readyLine: RegExp,
   cpus?: string,
 ): Promise<ChildProcess> {
-  const v8 = name === 'worker' ? WORKER_V8_OPTIONS : [];
-  return startNode(name, entry, env, readyLine, [...v8, ...(name === 'worker' || name === 'api' ? profile(name) : [])], cpus);
+  return startNode(name, entry, env, readyLine, name === 'worker' || name === 'api' ? profile(name) : [], cpus);
 }
 
 /** `servers`: the sink's and the databases' pids (when we started them), for the CPU line. */

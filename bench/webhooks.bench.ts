@@ -26,7 +26,7 @@ import {
 import { startFerretdb } from '../infra/dev/ferretdb';
 import { getFreePort, REPO_ROOT, sleep } from '../infra/dev/process';
 import { startRedis } from '../infra/dev/redis';
-import { WORKER_V8_OPTIONS } from '../apps/worker/src/v8-options';
+import { v8OptionsFor } from '../apps/worker/src/v8-options';
 import { signMailroomWebhook } from '../apps/api/src/webhooks/mailroom';
 import { arg, cpuMeter, runBench } from './bench-kit';
 
@@ -40,8 +40,7 @@ const WORKER_AFTER = process.argv.includes('--worker-after');
 const TYPES: DeliveryEventType[] = ['delivered', 'opened', 'clicked', 'opened', 'delivery_delayed', 'clicked'];
 
 function startChild(entry: string, env: Record<string, string>): ChildProcess {
-  const v8 = entry === 'apps/worker/src/main.ts' ? WORKER_V8_OPTIONS : [];
-  const child = spawn(process.execPath, [...CPU_PROF, ...v8, '--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [...CPU_PROF, ...v8OptionsFor(entry), '--import', 'tsx', entry], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

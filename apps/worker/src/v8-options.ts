@@ -10,3 +10,8 @@
  * 0.907, 0.981 and 0.933 of the CPU an email (32 of 36 pairs below 1), for about 50 MB more RSS.
  */
 export const WORKER_V8_OPTIONS: readonly string[] = ['--max-semi-space-size=64'];
+
+/** The V8 options of a process started from `entry` (a path from the repository root): the worker's for the worker. */
+export function v8OptionsFor(entry: string): readonly string[] {
+  return entry === 'apps/worker/src/main.ts' ? WORKER_V8_OPTIONS : [];
+}
