@@ -15,7 +15,7 @@
  * A first batch each warms the processes up (JIT, key cache, pools) and is not counted.
  *
  *   pnpm exec tsx bench/floor-pairs.bench.ts [--pairs=10] [--batch=1000] [--concurrency=64]
- *     [--chunk=200] [--only=api|worker] [--floor-v8=default|worker]
+ *     [--chunk=200] [--only=api|worker] [--floor-v8=default|worker] [--others=1]
  */
 import type { ChildProcess } from 'node:child_process';
 import { MongoClient } from 'mongodb';
@@ -39,6 +39,8 @@ const CONCURRENCY = Number(arg('concurrency', '64'));
 const CHUNK = Number(arg('chunk', '200'));
 const ONLY = arg('only', '');
 const FLOOR_V8 = arg('floor-v8', 'default') === 'worker' ? [...WORKER_V8_OPTIONS] : [];
+/** The servers' CPU (Redis, FerretDB, PostgreSQL, the sink) during each worker batch, on its line. */
+const OTHERS = arg('others', '') !== '';
 const OPERATOR_TOKEN = 'bench-operator-token-0123456789';
 
 /** One side of a pair: runs a batch numbered from `from`, returns the CPU line of its process. */
@@ -135,7 +137,12 @@ async function apiPairs(env: Record<string, string>): Promise<number[]> {
 }
 
 /** Our worker (send, log, marks) against floor (b), each fed by the producer from this process. */
-async function workerPairs(env: Record<string, string>, mongoUri: string, sinkPort: number): Promise<number[]> {
+async function workerPairs(
+  env: Record<string, string>,
+  mongoUri: string,
+  sinkPort: number,
+  servers: Record<string, number | undefined>,
+): Promise<number[]> {
   const children: ChildProcess[] = [];
   const connection = createRedis(env.REDIS_URL!, 'client');
   const queues: SendEmailQueue[] = [];
@@ -163,6 +170,7 @@ async function workerPairs(env: Record<string, string>, mongoUri: string, sinkPo
         name,
         async run(from) {
           const meter = cpuMeter({ [name]: pid }, { postgres: false });
+          const around = OTHERS ? cpuMeter(servers, { postgres: true }) : null;
           const before = await commandStats(connection);
           for (let i = 0; i < BATCH; i += CHUNK) {
             await producer.sendMany(
@@ -176,7 +184,8 @@ async function workerPairs(env: Record<string, string>, mongoUri: string, sinkPo
           const failed = await queue.getFailedCount();
           if (failed) throw new Error(`${name} failed ${failed} jobs`);
           const m = meter.measure(BATCH, 'email');
-          return { ...m, line: `${m.line}; Redis an email ${commandsPerUnit(before, await commandStats(connection), BATCH)}` };
+          const others = around ? `; servers ${around.report(BATCH, 'email')}` : '';
+          return { ...m, line: `${m.line}; Redis an email ${commandsPerUnit(before, await commandStats(connection), BATCH)}${others}` };
         },
       };
     };
@@ -222,7 +231,14 @@ async function main() {
         ? `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}× (median ${median(xs).toFixed(2)}×, ${xs.length} pairs)`
         : 'n/a';
     const api = ONLY === 'worker' ? [] : await apiPairs(env);
-    const worker = ONLY === 'api' ? [] : await workerPairs({ ...env, QUEUE_PREFIX: `${env.QUEUE_PREFIX}-w` }, mongo.uri, sinkPort);
+    const worker =
+      ONLY === 'api'
+        ? []
+        : await workerPairs({ ...env, QUEUE_PREFIX: `${env.QUEUE_PREFIX}-w` }, mongo.uri, sinkPort, {
+            redis: redis.pid,
+            ferretdb: mongo.pid,
+            sink: sink.pid,
+          });
     say(`RESULT pairs: API/floor (a) ${fmt(api)} (target ≤ 1.25×), worker/floor (b) ${fmt(worker)} (target ≤ 1.3×)`);
   } finally {
     if (sink) await stop(sink);

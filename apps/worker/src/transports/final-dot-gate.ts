@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import type { Transporter } from 'nodemailer';
+import { wholeMessage, WholeMessageStream, type MessageNode } from './whole-message';
 
 /**
  * The option of `sendMail` that holds a {@link BeforeFinalDot} hook (nodemailer keeps unknown
@@ -18,7 +19,8 @@ export type BeforeFinalDot = () => Promise<void>;
 const BLOCK_BYTES = 64 * 1024;
 
 /**
- * The last stage of the message stream: passes the message through, and holds back its end
+ * The last stage of a message that nodemailer streams (one that cannot be made at once, see
+ * whole-message.ts, e.g. a part over 256 KiB): passes the message through, and holds back its end
  * until the hook resolved. nodemailer's SMTPConnection pipes the message into its DataStream,
  * which writes `\r\n.\r\n` when (and only when) the message stream ends, so the final dot waits
  * for the hook.
@@ -89,19 +91,29 @@ class FinalDotGate extends Transform {
 
 /**
  * Installs the final-dot gate on a transporter: every `sendMail` whose options carry a
- * {@link BEFORE_FINAL_DOT} hook gets its message stream ended through it. It must stay the last
- * stage: nodemailer adds DKIM signing as a later stage, so a transporter with DKIM would sign
- * after the gate (not used here).
+ * {@link BEFORE_FINAL_DOT} hook gets a message stream that holds its end until the hook resolved.
+ * A message that can be made at once (in-memory content, the usual email) is: one Buffer, the
+ * same bytes nodemailer's stream would give (whole-message.ts), sent by {@link WholeMessageStream}.
+ * That skips the stream nodemailer builds for every message (a PassThrough, a pipeline with its
+ * AbortController, a turn of the event loop per part) and the gate's own Transform. Anything else
+ * streams as nodemailer builds it, through the gate, which is then the last stage, after DKIM.
  */
 export function installFinalDotGate(transporter: Transporter): void {
   transporter.use('stream', (mail, done) => {
     const hook = (mail.data as Record<string, unknown>)[BEFORE_FINAL_DOT];
     if (typeof hook === 'function') {
-      mail.message.processFunc((input) => {
+      const node = mail.message as unknown as MessageNode;
+      const streamed = node.createReadStream.bind(node);
+      // Called by the pool for each try of the message (a message requeued after a dropped
+      // connection is made again, with the same Date and boundaries).
+      node.createReadStream = (options?: unknown) => {
+        const body = options === undefined ? wholeMessage(node) : null;
+        if (body) return new WholeMessageStream(body, hook as BeforeFinalDot);
+        const input = streamed(options);
         const gate = new FinalDotGate(hook as BeforeFinalDot);
         input.once('error', (err) => gate.destroy(err));
         return input.pipe(gate);
-      });
+      };
     }
     done();
   });
