@@ -145,11 +145,9 @@ describe('a message made at once', () => {
 function heldHook() {
   let release!: () => void;
   let fail!: (e: Error) => void;
-  const calls: number[] = [];
   const hook = jest.fn(
     () =>
       new Promise<void>((resolve, reject) => {
-        calls.push(Date.now());
         release = resolve;
         fail = reject;
       }),

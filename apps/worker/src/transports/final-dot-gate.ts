@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import type { Transporter } from 'nodemailer';
-import { wholeMessage, WholeMessageStream, type MessageNode } from './whole-message';
+import { afterTaken, wholeMessage, WholeMessageStream, type MessageNode } from './whole-message';
 
 /**
  * The option of `sendMail` that holds a {@link BeforeFinalDot} hook (nodemailer keeps unknown
@@ -76,13 +76,7 @@ class FinalDotGate extends Transform {
     // The rest of the body, then: every byte taken by the connection (written to its socket), then the hook.
     const whenPiped = () => {
       this.release();
-      if (this.readableLength === 0) return run();
-      const onData = () => {
-        if (this.readableLength > 0) return;
-        this.off('data', onData);
-        run();
-      };
-      this.on('data', onData);
+      afterTaken(this, run);
     };
     if (this.piped) whenPiped();
     else this.onPiped = whenPiped;

@@ -76,18 +76,26 @@ export function wholeMessage(root: MessageNode): Buffer | null {
   return Buffer.concat(pieces, size);
 }
 
+/** Calls `then` once everything `stream` has buffered was taken by its consumer (at once if nothing is). */
+export function afterTaken(stream: Readable, then: () => void): void {
+  if (stream.readableLength === 0) return then();
+  const onData = () => {
+    if (stream.readableLength > 0) return;
+    stream.off('data', onData);
+    then();
+  };
+  stream.on('data', onData);
+}
+
 /**
  * A whole message as the stream the SMTP connection pipes into DATA: the body in one chunk
- * (one socket write) once the connection has piped the stream (after DATA's 354), then, once the
+ * (one socket write) when the connection pipes the stream (after DATA's 354), then, once the
  * connection has taken all of it, the hook; the stream ends (and the connection writes the final
  * dot) only when the hook resolved. A rejected hook destroys the stream: no final dot, so no
  * compliant server delivers the message.
  */
 export class WholeMessageStream extends Readable {
   private body: Buffer | null;
-  private piped = false;
-  /** The stream was asked for data before it was piped: the body goes once it is. */
-  private wanted = false;
   private hookStarted = false;
 
   constructor(
@@ -100,45 +108,22 @@ export class WholeMessageStream extends Readable {
 
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
     const out = super.pipe(destination, options);
-    this.piped = true;
-    if (this.wanted) {
-      this.wanted = false;
-      this.pushBody();
+    if (this.body) {
+      const body = this.body;
+      this.body = null;
+      this.push(body);
     }
     return out;
   }
 
   override _read(): void {
-    if (this.body) {
-      // Nothing is read before the connection pipes the stream (a read before that would lose the body).
-      if (this.piped) this.pushBody();
-      else this.wanted = true;
-      return;
-    }
-    if (this.hookStarted) return;
+    // The body goes when the connection pipes the stream: a read before that would lose it.
+    if (this.body || this.hookStarted) return;
     this.hookStarted = true;
     // The read that asks for more may come while the body is being handed on: wait until it is taken.
-    queueMicrotask(() => this.whenTaken());
-  }
-
-  private pushBody(): void {
-    const body = this.body!;
-    this.body = null;
-    this.push(body);
-  }
-
-  private whenTaken(): void {
-    if (this.destroyed) return;
-    if (this.readableLength > 0) {
-      const onData = () => {
-        if (this.readableLength > 0) return;
-        this.off('data', onData);
-        this.runHook();
-      };
-      this.on('data', onData);
-      return;
-    }
-    this.runHook();
+    queueMicrotask(() => {
+      if (!this.destroyed) afterTaken(this, () => this.runHook());
+    });
   }
 
   private runHook(): void {
